@@ -1,0 +1,93 @@
+//! Start-up wiring shared by `main` and the end-to-end tests: load the plugins, start the
+//! worker, build the registry, the MCP server and the router. The only module besides `main`
+//! that sees every layer.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServeArgs;
+use crate::mcp::McpServer;
+use crate::registry::{Refusal, Registry};
+use crate::runtime::{LoadError, Plugin, Runtime};
+use crate::transport::{self, RouterOptions};
+use crate::worker::WorkerHandle;
+
+/// A ready-to-serve application and what happened while loading it.
+#[derive(Debug)]
+pub struct App {
+    pub router: Router,
+    pub registry: Arc<Registry>,
+    /// Plugin files that failed to load (each was skipped; the others serve).
+    pub load_errors: Vec<LoadError>,
+    /// Plugins or tools the registry refused.
+    pub refusals: Vec<Refusal>,
+}
+
+pub async fn build(args: &ServeArgs, shutdown: CancellationToken) -> anyhow::Result<App> {
+    let runtime = Runtime::new(args.limits()).context("starting the wasm runtime")?;
+    let (plugins, load_errors) = load_plugins(&runtime, &args.plugins).await;
+    let infos: Vec<_> = plugins.iter().map(|p| p.info().clone()).collect();
+    let worker =
+        WorkerHandle::spawn(runtime, plugins, usize::from(args.queue_capacity)).context("starting the worker")?;
+    let (registry, refusals) = Registry::build(&infos, worker);
+    let registry = Arc::new(registry);
+    let mcp = McpServer::new(Arc::clone(&registry));
+    let router = transport::router(
+        mcp,
+        RouterOptions {
+            extra_allowed_hosts: args.allowed_hosts.clone(),
+            shutdown,
+        },
+    );
+    Ok(App {
+        router,
+        registry,
+        load_errors,
+        refusals,
+    })
+}
+
+/// Load every `*.wasm` directly in `dir`, in file-name order. A file that fails is reported
+/// and skipped; a second plugin with a name already loaded is skipped too.
+pub async fn load_plugins(runtime: &Runtime, dir: &Path) -> (Vec<Plugin>, Vec<LoadError>) {
+    let mut loaded: Vec<Plugin> = Vec::new();
+    let mut errors = Vec::new();
+    for path in wasm_files(dir) {
+        match runtime.load(&path).await {
+            Ok(plugin) if loaded.iter().any(|p| p.info().name == plugin.info().name) => {
+                errors.push(LoadError::Duplicate {
+                    path,
+                    name: plugin.info().name.clone(),
+                });
+            }
+            Ok(plugin) => {
+                tracing::info!(plugin = %plugin.info().name, version = %plugin.info().version,
+                    tools = plugin.info().tools.len(), path = %path.display(), "plugin loaded");
+                loaded.push(plugin);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (loaded, errors)
+}
+
+fn wasm_files(dir: &Path) -> Vec<PathBuf> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot read the plugins directory; serving no plugins");
+            return Vec::new();
+        }
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "wasm"))
+        .collect();
+    files.sort();
+    files
+}

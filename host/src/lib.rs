@@ -1,0 +1,33 @@
+//! sanctum: an MCP server that turns WebAssembly component plugins into sandboxed tools.
+//!
+//! # Layout
+//!
+//! Requests flow one way, and each layer imports only the layers below it:
+//!
+//! ```text
+//! transport (axum: /mcp, /sse, /messages, /healthz)
+//!   └─▶ mcp (rmcp ServerHandler; JSON-RPC error vs isError decided in mcp/outcome.rs)
+//!         └─▶ registry (names, schemas, argument validation, health)
+//!               └─▶ worker (one call at a time, bounded queue, "busy" when full)
+//!                     └─▶ runtime (wasmtime: engine, sandbox, limits, host imports)
+//! ```
+//!
+//! - [`ids`]: validated plugin and tool names (a leaf, used by any layer).
+//! - [`config`]: CLI and environment. [`app`]: start-up wiring shared by `main` and tests.
+//!
+//! # Invariants
+//!
+//! - All wasmtime code is under [`runtime`]; it returns plain data and never imports upward.
+//! - Arguments from the wire are validated against the tool's schema in [`registry`] before
+//!   anything below it sees them.
+//! - Every call gets a fresh sandbox with nothing granted, a memory cap and a deadline.
+//! - A full queue answers "busy" at once; the HTTP side never waits for the worker's queue.
+
+pub mod app;
+pub mod config;
+pub mod ids;
+pub mod mcp;
+pub mod registry;
+pub mod runtime;
+pub mod transport;
+pub mod worker;

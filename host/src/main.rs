@@ -1,0 +1,75 @@
+//! The `sanctum` binary: parse the command line, set up logging, wire the layers, serve.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use sanctum::config::{Cli, Command, ServeArgs};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("SANCTUM_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    let app = sanctum::app::build(&args, shutdown.clone()).await?;
+    for error in &app.load_errors {
+        tracing::error!(%error, "plugin not loaded");
+    }
+    for refusal in &app.refusals {
+        tracing::error!(%refusal, "refused");
+    }
+    let health = app.registry.health();
+    tracing::info!(plugins = health.plugins.len(), tools = health.tool_count, "tools ready");
+
+    let address = SocketAddr::new(args.host, args.port);
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    // The one line on stdout: scripts and tests read the address from it (useful with --port 0).
+    #[allow(clippy::print_stdout)]
+    {
+        println!("sanctum listening on http://{local}");
+    }
+    tracing::info!(%local, "serving MCP at /mcp (Streamable HTTP) and /sse (legacy SSE)");
+
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    sanctum::transport::serve(listener, app.router, shutdown)
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+    shutdown.cancel();
+}

@@ -1,0 +1,185 @@
+//! The MCP layer: an rmcp [`ServerHandler`] over the tool registry.
+//!
+//! Owns tool listing, calls (with cancellation), the notifications a call produces, the
+//! per-session log level, and — in [`outcome`] — the rule deciding JSON-RPC error versus
+//! `isError` result. It knows no HTTP and no wasmtime: transports hand it sessions, and it
+//! hands the registry validated-at-the-gate calls.
+
+// MCP logging is deprecated by 2026-07-28 (SEP-2577) but is how every handshake-era client,
+// Letta included, receives a plugin's log messages; we keep serving it.
+#![allow(deprecated)]
+
+mod notify;
+mod outcome;
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult, LoggingLevel, PaginatedRequestParams,
+    ProtocolVersion, ServerCapabilities, ServerConfig, SetLevelRequestParams, Tool, ToolAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use tokio::sync::mpsc;
+
+use crate::registry::{CallContext, Registry, ToolSpec};
+use notify::{Forwarder, Forwarding};
+
+/// Which transport a handler instance serves; it bounds the protocol versions offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `/mcp`: handshake-era sessions and stateless 2026-07-28 requests.
+    StreamableHttp,
+    /// `/sse` + `/messages`: a 2024-11-05 transport, so only handshake-era versions, which
+    /// makes clients that probe `server/discover` fall back to `initialize`.
+    LegacySse,
+}
+
+/// The MCP server. Cheap to clone; [`McpServer::session`] makes one per client session.
+#[derive(Debug, Clone)]
+pub struct McpServer {
+    shared: Arc<Shared>,
+    transport: Transport,
+    /// Set by `logging/setLevel` for this session.
+    log_level: Arc<Mutex<Option<LoggingLevel>>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    registry: Arc<Registry>,
+    /// Tool definitions rendered once: `tools/list` runs on every Letta operation.
+    tools: Vec<Tool>,
+}
+
+impl McpServer {
+    pub fn new(registry: Arc<Registry>) -> Self {
+        let tools = registry.tools().map(render_tool).collect();
+        Self {
+            shared: Arc::new(Shared { registry, tools }),
+            transport: Transport::StreamableHttp,
+            log_level: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// A handler for one new session on `transport`, with its own log level.
+    pub fn session(&self, transport: Transport) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            transport,
+            log_level: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.shared.registry
+    }
+
+    fn forwarding(&self, ctx: &RequestContext<RoleServer>, tool: &str) -> Forwarding {
+        let stateless = ctx
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        let min_log_level = if stateless {
+            ctx.meta.log_level()
+        } else {
+            Some(
+                self.log_level
+                    .lock()
+                    .map(|l| l.unwrap_or(LoggingLevel::Info))
+                    .unwrap_or(LoggingLevel::Info),
+            )
+        };
+        Forwarding {
+            peer: ctx.peer.clone(),
+            progress_token: ctx.meta.get_progress_token(),
+            min_log_level,
+            logger: tool.to_owned(),
+        }
+    }
+}
+
+fn render_tool(spec: &ToolSpec) -> Tool {
+    let a = spec.annotations;
+    let mut annotations = ToolAnnotations::new();
+    annotations.read_only_hint = a.read_only;
+    annotations.destructive_hint = a.destructive;
+    annotations.idempotent_hint = a.idempotent;
+    annotations.open_world_hint = a.open_world;
+    let mut tool = Tool::new(
+        spec.name.as_str().to_owned(),
+        spec.description.clone(),
+        Arc::clone(&spec.input_schema),
+    )
+    .with_annotations(annotations);
+    if let Some(title) = &spec.title {
+        tool = tool.with_title(title.clone());
+    }
+    if let Some(schema) = &spec.output_schema {
+        tool = tool.with_raw_output_schema(Arc::clone(schema));
+    }
+    tool
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder().enable_tools().enable_logging().build();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")))
+            .with_instructions(
+                "sanctum serves tools from sandboxed WebAssembly plugins. Tool names are <plugin>__<tool>; \
+                 `health` reports the loaded plugins.",
+            )
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        match self.transport {
+            Transport::StreamableHttp => Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS),
+            Transport::LegacySse => Cow::Borrowed(ProtocolVersion::known_up_to(&ProtocolVersion::V_2025_11_25)),
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        // One page: Letta's clients never follow `nextCursor`.
+        Ok(ListToolsResult::with_all_items(self.shared.tools.clone()))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.shared.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if let Ok(mut level) = self.log_level.lock() {
+            *level = Some(request.level);
+        }
+        Ok(())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let name = request.name.as_ref();
+        // Cancelled by `notifications/cancelled`, a closed 2026 stream, or this future being
+        // dropped; the worker then interrupts the guest within one epoch tick.
+        let cancel = ctx.ct.child_token();
+        let _cancel_if_dropped = cancel.clone().drop_guard();
+        let (events, reports) = mpsc::channel(notify::EVENT_BUFFER);
+        let forwarder = Forwarder::start(reports, self.forwarding(&ctx, name));
+        let call = CallContext {
+            cancel,
+            events: Some(events),
+        };
+        let outcome = self.shared.registry.call(name, request.arguments, call).await;
+        forwarder.flush().await;
+        outcome::render(outcome).map(CallToolResponse::from)
+    }
+}

@@ -1,0 +1,104 @@
+//! The one place that decides how a call's outcome is shown to an MCP client.
+//!
+//! | outcome | reply |
+//! |---|---|
+//! | unknown tool | JSON-RPC error `-32602` (a protocol fault: the client named nothing we serve) |
+//! | arguments violate the schema | tool result, `isError: true`, listing each problem (SEP-1303) |
+//! | busy, timeout, trap, memory, cancelled, plugin error | tool result, `isError: true`, short text |
+//! | success | tool result with content blocks and, if present, `structuredContent` |
+//!
+//! Everything a model can act on is a tool result; JSON-RPC errors are for protocol faults.
+
+use base64::Engine as _;
+use rmcp::ErrorData;
+use rmcp::model::{CallToolResult, ContentBlock};
+
+use crate::registry::{CallError, Completed, Content};
+
+pub(crate) fn render(outcome: Result<Completed, CallError>) -> Result<CallToolResult, ErrorData> {
+    match outcome {
+        Ok(completed) => Ok(success(completed)),
+        Err(CallError::UnknownTool(name)) => Err(ErrorData::invalid_params(format!("unknown tool: {name}"), None)),
+        Err(error) => Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())])),
+    }
+}
+
+fn success(completed: Completed) -> CallToolResult {
+    let content = completed
+        .content
+        .into_iter()
+        .map(|block| match block {
+            Content::Text(text) => ContentBlock::text(text),
+            Content::Image { data, mime_type } => {
+                ContentBlock::image(base64::engine::general_purpose::STANDARD.encode(data), mime_type)
+            }
+        })
+        .collect();
+    let mut result = CallToolResult::success(content);
+    result.structured_content = completed.structured;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::CallFailure;
+    use crate::worker::WorkerError;
+
+    fn text_of(result: &CallToolResult) -> String {
+        match result.content.first() {
+            Some(ContentBlock::Text(t)) => t.text.clone(),
+            other => panic!("expected a text block, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unknown_tool_is_a_protocol_error() {
+        let err = render(Err(CallError::UnknownTool("nope".into()))).expect_err("protocol error");
+        assert_eq!(err.code, rmcp::model::ErrorCode::INVALID_PARAMS);
+        assert!(err.message.contains("unknown tool: nope"));
+    }
+
+    #[test]
+    fn everything_the_model_can_act_on_is_a_tool_error() {
+        let cases = [
+            (
+                CallError::InvalidArguments {
+                    tool: "t".into(),
+                    problems: vec!["at /a: bad".into()],
+                },
+                "invalid arguments for t: at /a: bad",
+            ),
+            (CallError::Worker(WorkerError::Busy { capacity: 4 }), "busy"),
+            (
+                CallError::Failed(CallFailure::Tool("failed as asked: x".into())),
+                "failed as asked: x",
+            ),
+            (CallError::Failed(CallFailure::Cancelled), "cancelled"),
+        ];
+        for (error, expected) in cases {
+            let result = render(Err(error)).expect("tool result");
+            assert_eq!(result.is_error, Some(true));
+            assert!(text_of(&result).contains(expected), "{}", text_of(&result));
+        }
+    }
+
+    #[test]
+    fn success_carries_content_and_structured_content() {
+        let completed = Completed {
+            content: vec![
+                Content::Text("hi".into()),
+                Content::Image {
+                    data: vec![1, 2, 3],
+                    mime_type: "image/png".into(),
+                },
+            ],
+            structured: Some(serde_json::json!({"a": 1})),
+        };
+        let result = render(Ok(completed)).expect("success");
+        assert_eq!(result.is_error, Some(false));
+        assert_eq!(text_of(&result), "hi");
+        assert!(matches!(&result.content[1], ContentBlock::Image(i) if i.data == "AQID" && i.mime_type == "image/png"));
+        assert_eq!(result.structured_content, Some(serde_json::json!({"a": 1})));
+    }
+}

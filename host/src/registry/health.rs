@@ -1,0 +1,76 @@
+//! The built-in `health` tool and the report behind it (also served as `GET /healthz`).
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Completed, ToolSpec};
+use crate::ids::ToolName;
+use crate::runtime::{Annotations, Content};
+use crate::worker::WorkerHandle;
+
+/// One loaded plugin, as health reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PluginHealth {
+    pub name: String,
+    pub version: String,
+    /// Tools admitted from this plugin.
+    pub tools: usize,
+}
+
+/// The server's state at a glance.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthReport {
+    pub status: &'static str,
+    pub server: &'static str,
+    pub version: &'static str,
+    pub plugins: Vec<PluginHealth>,
+    pub tool_count: usize,
+    pub queue_depth: usize,
+    pub worker_busy: bool,
+}
+
+impl HealthReport {
+    pub(super) fn new(plugins: &[PluginHealth], tool_count: usize, worker: &WorkerHandle) -> Self {
+        Self {
+            status: "ok",
+            server: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+            plugins: plugins.to_vec(),
+            tool_count,
+            queue_depth: worker.queue_depth(),
+            worker_busy: worker.is_running(),
+        }
+    }
+
+    pub(super) fn into_completed(self) -> Completed {
+        let structured = serde_json::to_value(&self).unwrap_or_default();
+        Completed {
+            content: vec![Content::Text(structured.to_string())],
+            structured: None,
+        }
+    }
+}
+
+pub(super) fn spec(name: ToolName) -> ToolSpec {
+    let schema = json!({"type": "object", "properties": {}, "additionalProperties": false});
+    let serde_json::Value::Object(schema) = schema else {
+        unreachable!("literal object")
+    };
+    ToolSpec {
+        name,
+        title: Some("Server health".into()),
+        description: "Report sanctum's status: loaded plugins and their versions, the number of tools, \
+                      and how many calls are waiting for the worker."
+            .into(),
+        input_schema: Arc::new(schema),
+        output_schema: None,
+        annotations: Annotations {
+            read_only: Some(true),
+            destructive: Some(false),
+            idempotent: Some(true),
+            open_world: Some(false),
+        },
+    }
+}

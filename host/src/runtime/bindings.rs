@@ -1,0 +1,11 @@
+//! The one place the WIT world is bound for the host. Generated names stay inside `runtime/`.
+#![allow(missing_docs, missing_debug_implementations, unreachable_pub, clippy::all)]
+
+wasmtime::component::bindgen!({
+    world: "plugin",
+    path: "../wit",
+    exports: { default: async },
+});
+
+pub(crate) use exports::sanctum::plugin::tools as guest_tools;
+pub(crate) use sanctum::plugin::{host, types};

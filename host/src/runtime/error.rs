@@ -1,0 +1,47 @@
+//! Errors at the runtime boundary: why a plugin would not load, and why a call ended without
+//! a result. Messages are written for operators (load) and for the model (calls).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A plugin file that could not be turned into a servable plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: cannot read: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not a valid WebAssembly component: {detail}")]
+    Compile { path: PathBuf, detail: String },
+    #[error("{path}: not a sanctum plugin (it must target the world sanctum:plugin/plugin@0.1.x): {detail}")]
+    WrongWorld { path: PathBuf, detail: String },
+    #[error("{path}: describe() failed: {reason}")]
+    Describe { path: PathBuf, reason: CallFailure },
+    #[error("{path}: a plugin named {name:?} is already loaded from another file")]
+    Duplicate { path: PathBuf, name: String },
+    #[error("{path}: describe() returned {size} bytes of text; the limit is {limit}")]
+    DescribeTooLarge { path: PathBuf, size: usize, limit: usize },
+}
+
+/// A call that produced no result. Every variant becomes an `isError` tool result upstream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallFailure {
+    /// The plugin itself reported the failure; the message is its own.
+    #[error("{0}")]
+    Tool(String),
+    #[error("the call exceeded its time limit of {} ms and was stopped", .0.as_millis())]
+    Timeout(Duration),
+    #[error("the call was cancelled by the client")]
+    Cancelled,
+    #[error("the plugin exceeded its memory limit of {} MiB and was stopped", .0 >> 20)]
+    MemoryLimit(usize),
+    #[error("the plugin exhausted its stack and was stopped")]
+    StackOverflow,
+    /// The guest trapped (a panic in Rust guests, an uncaught exception in Python/JS ones).
+    #[error("the plugin crashed: {0}")]
+    Crashed(String),
+    /// The plugin returned something the host cannot use (e.g. invalid UTF-8 in JSON content).
+    #[error("the plugin returned an invalid result: {0}")]
+    InvalidResult(String),
+    /// A host-side failure setting up the sandbox; not the plugin's fault.
+    #[error("the sandbox could not be prepared: {0}")]
+    Sandbox(String),
+}

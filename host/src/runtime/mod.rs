@@ -1,0 +1,163 @@
+//! The wasm runtime: every line of wasmtime code in sanctum lives under this module.
+//!
+//! [`Runtime`] owns the engine, the linker and the epoch ticker; [`Runtime::load`] turns a
+//! `.wasm` file into a [`Plugin`] (compiled, type-checked against the world, described);
+//! [`Runtime::call`] runs one tool call in a fresh sandbox. Results are plain data from
+//! [`types`]; this module never imports the registry, the worker or anything above them.
+
+mod bindings;
+mod engine;
+mod error;
+mod loader;
+mod reporter;
+mod sandbox;
+pub mod types;
+
+use std::path::{Path, PathBuf};
+
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+pub use error::{CallFailure, LoadError};
+pub use sandbox::CallContext;
+pub use types::{Annotations, CallEvent, Content, Limits, LogLevel, PluginInfo, Requirement, ToolInfo, ToolOutput};
+
+use bindings::{Plugin as PluginBindings, PluginPre};
+use engine::EpochTicker;
+use sandbox::CallState;
+
+/// Failure to start the runtime itself (not a plugin's fault).
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("cannot configure the wasm engine: {0}")]
+    Engine(String),
+    #[error("cannot start the epoch ticker thread: {0}")]
+    Ticker(#[from] std::io::Error),
+}
+
+/// The engine and everything shared by all plugins. One per process, owned by the worker.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: Limits,
+    _ticker: EpochTicker,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A loaded plugin: type-checked and ready to instantiate per call.
+pub struct Plugin {
+    path: PathBuf,
+    info: PluginInfo,
+    limits: Limits,
+    pre: PluginPre<CallState>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("path", &self.path)
+            .field("name", &self.info.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+}
+
+impl Runtime {
+    /// An engine with epoch interruption, a linker offering WASI p2 (nothing granted) and the
+    /// `host` interface, and a running ticker. `limits` apply to every plugin loaded later.
+    pub fn new(limits: Limits) -> Result<Self, RuntimeError> {
+        let engine = engine::new_engine().map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        PluginBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let ticker = EpochTicker::start(&engine)?;
+        Ok(Self {
+            engine,
+            linker,
+            limits,
+            _ticker: ticker,
+        })
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Compile `path`, check it against the world, and read its `describe()`.
+    pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
+        loader::load(self, path).await
+    }
+
+    /// Run `tool` of `plugin` with `args_json` (already validated) in a fresh sandbox.
+    pub async fn call(
+        &self,
+        plugin: &Plugin,
+        tool: &str,
+        args_json: &str,
+        ctx: CallContext,
+    ) -> Result<ToolOutput, CallFailure> {
+        let budget = plugin.limits.call_timeout;
+        let mut store = sandbox::new_store(&self.engine, &plugin.limits, budget, &plugin.info.name, ctx);
+        let result = sandbox::run_guarded(&mut store, budget, async |store| {
+            let instance = plugin.pre.instantiate_async(&mut *store).await?;
+            instance
+                .sanctum_plugin_tools()
+                .call_call(&mut *store, tool, args_json)
+                .await
+        })
+        .await;
+        log_captured(&plugin.info.name, &store);
+        let dropped = store.data().reporter.dropped();
+        if dropped > 0 {
+            tracing::debug!(plugin = %plugin.info.name, dropped, "plugin events dropped");
+        }
+        match result? {
+            Ok(output) => Ok(loader::convert_output(output, plugin.limits.max_output_bytes)),
+            Err(error) => Err(CallFailure::Tool(error.message)),
+        }
+    }
+}
+
+fn log_captured(plugin: &str, store: &wasmtime::Store<CallState>) {
+    let captured = sandbox::captured(store);
+    // Guest output may contain argument values, so it is logged at debug only.
+    if !captured.stdout.is_empty() {
+        tracing::debug!(plugin, stdout = %String::from_utf8_lossy(&captured.stdout), "plugin stdout");
+    }
+    if !captured.stderr.is_empty() {
+        tracing::debug!(plugin, stderr = %String::from_utf8_lossy(&captured.stderr), "plugin stderr");
+    }
+}
+
+/// Cut `text` to at most `max` bytes without splitting a character.
+pub(crate) fn truncate_utf8(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+}

@@ -1,0 +1,243 @@
+//! The per-call sandbox: a fresh `Store` with WASI granting nothing, captured and capped
+//! stdout/stderr, a memory limit, and an epoch deadline that also honours cancellation.
+//!
+//! Owns the store's data ([`CallState`]) and the translation of a failed call into a
+//! [`CallFailure`]. It does not know which export is called; `mod.rs` drives that.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::error::CallFailure;
+use super::reporter::Reporter;
+use super::types::{CallEvent, Limits};
+
+/// Resource-table entries a guest may hold (streams, pollables). Generous for real plugins,
+/// small enough that a leak loop cannot exhaust host memory through the table.
+const MAX_TABLE_ENTRIES: usize = 10_000;
+
+/// Extra time the host waits after the epoch deadline before it drops the call outright, for a
+/// guest stuck inside a host call where epochs cannot interrupt it.
+const HARD_STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// What a call is given by its caller: a way to be cancelled, a place to report events.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    pub cancel: CancellationToken,
+    /// Where progress and log reports go; `None` drops them (e.g. during `describe()`).
+    pub events: Option<mpsc::Sender<CallEvent>>,
+}
+
+/// Why the epoch callback stopped the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interrupt {
+    Timeout,
+    Cancelled,
+}
+
+/// The data of one call's `Store`. Dropped with the store at the end of the call.
+pub(crate) struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+    pub(crate) reporter: Reporter,
+    pub(crate) cancel: CancellationToken,
+    interrupted: Option<Interrupt>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Bytes the guest wrote to stdout and stderr (each capped).
+#[derive(Debug, Default)]
+pub(crate) struct Captured {
+    pub(crate) stdout: bytes::Bytes,
+    pub(crate) stderr: bytes::Bytes,
+}
+
+/// A store ready to instantiate a plugin in, with its deadline armed.
+pub(crate) fn new_store(
+    engine: &Engine,
+    limits: &Limits,
+    budget: Duration,
+    plugin: &str,
+    ctx: CallContext,
+) -> Store<CallState> {
+    let stdout = MemoryOutputPipe::new(limits.captured_output_bytes);
+    let stderr = MemoryOutputPipe::new(limits.captured_output_bytes);
+    // Deny by default: no args, no env, no preopened dirs, no sockets, no name lookup, stdin
+    // closed. Only the capped pipes are added.
+    let wasi = WasiCtxBuilder::new()
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .build();
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_TABLE_ENTRIES);
+    let state = CallState {
+        wasi,
+        table,
+        limiter: MemoryLimiter {
+            max_bytes: limits.memory_bytes,
+            denied: false,
+        },
+        reporter: Reporter::new(plugin, ctx.events, limits),
+        cancel: ctx.cancel,
+        interrupted: None,
+        stdout,
+        stderr,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    arm_deadline(&mut store, budget);
+    store
+}
+
+/// Interrupt the guest at the first epoch tick after `budget` or after cancellation, and let
+/// the executor run other tasks at every tick in between.
+fn arm_deadline(store: &mut Store<CallState>, budget: Duration) {
+    let started = Instant::now();
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |mut cx| {
+        let state = cx.data_mut();
+        let interrupt = if state.cancel.is_cancelled() {
+            Some(Interrupt::Cancelled)
+        } else if started.elapsed() >= budget {
+            Some(Interrupt::Timeout)
+        } else {
+            None
+        };
+        match interrupt {
+            Some(why) => {
+                state.interrupted = Some(why);
+                Err(Trap::Interrupt.into())
+            }
+            None => Ok(UpdateDeadline::Yield(1)),
+        }
+    });
+}
+
+/// Run `call` against the store with a hard wall-clock stop as the last line of defence.
+pub(crate) async fn run_guarded<F, R>(store: &mut Store<CallState>, budget: Duration, call: F) -> Result<R, CallFailure>
+where
+    F: AsyncFnOnce(&mut Store<CallState>) -> wasmtime::Result<R>,
+{
+    let outcome = tokio::time::timeout(budget + HARD_STOP_GRACE, call(store)).await;
+    match outcome {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(err)) => Err(classify(&err, store.data(), budget)),
+        Err(_elapsed) => Err(CallFailure::Timeout(budget)),
+    }
+}
+
+/// Take what the guest printed, leaving the store's pipes empty.
+pub(crate) fn captured(store: &Store<CallState>) -> Captured {
+    let state = store.data();
+    Captured {
+        stdout: state.stdout.contents(),
+        stderr: state.stderr.contents(),
+    }
+}
+
+/// Turn a wasmtime error into the reason the model and the operator are told.
+fn classify(err: &wasmtime::Error, state: &CallState, budget: Duration) -> CallFailure {
+    match state.interrupted {
+        Some(Interrupt::Cancelled) => return CallFailure::Cancelled,
+        Some(Interrupt::Timeout) => return CallFailure::Timeout(budget),
+        None => {}
+    }
+    if state.limiter.denied {
+        // Rust guests abort when allocation fails, so the trap itself says "unreachable";
+        // the limiter knows the real cause.
+        return CallFailure::MemoryLimit(state.limiter.max_bytes);
+    }
+    if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return CallFailure::Crashed(format!("it exited with status {}", exit.0));
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => CallFailure::StackOverflow,
+        Some(trap) => {
+            let panic = panic_message(&state.stderr.contents());
+            CallFailure::Crashed(match panic {
+                Some(message) => format!("{message} ({trap})"),
+                None => trap.to_string(),
+            })
+        }
+        None => CallFailure::Crashed(format!("{err:#}")),
+    }
+}
+
+/// The longest panic message we quote back; the full stderr is in the host's debug log.
+const MAX_PANIC_MESSAGE: usize = 300;
+
+/// The first line of a Rust panic report in the guest's stderr, if there is one.
+fn panic_message(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let start = text.find("panicked at")?;
+    let report: Vec<&str> = text[start..].lines().take(2).map(str::trim).collect();
+    let mut message = report.join(" ");
+    super::truncate_utf8(&mut message, MAX_PANIC_MESSAGE);
+    Some(message)
+}
+
+/// Caps linear memory and remembers whether it had to refuse a growth.
+struct MemoryLimiter {
+    max_bytes: usize,
+    denied: bool,
+}
+
+/// Tables hold function references; this bounds them independently of memory.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let allowed = desired <= self.max_bytes;
+        if !allowed {
+            self.denied = true;
+        }
+        Ok(allowed)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rust_panic_report_is_quoted_in_one_line() {
+        let stderr = b"thread '<unnamed>' panicked at src/lib.rs:10:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
+        assert_eq!(
+            panic_message(stderr).as_deref(),
+            Some("panicked at src/lib.rs:10:5: boom")
+        );
+        assert_eq!(panic_message(b"just noise"), None);
+    }
+
+    #[test]
+    fn the_limiter_refuses_growth_past_the_cap_and_remembers_it() {
+        let mut limiter = MemoryLimiter {
+            max_bytes: 1 << 20,
+            denied: false,
+        };
+        assert!(limiter.memory_growing(0, 1 << 20, None).expect("no error"));
+        assert!(!limiter.denied);
+        assert!(!limiter.memory_growing(1 << 20, 2 << 20, None).expect("no error"));
+        assert!(limiter.denied);
+    }
+}

@@ -1,0 +1,191 @@
+//! Legacy HTTP+SSE (protocol 2024-11-05): `GET /sse` opens a session stream, `POST
+//! /messages?sessionId=…` feeds it. rmcp dropped its server for this transport, so each
+//! session here is a pair of channels bridged into an rmcp service.
+//!
+//! Wire shape real clients expect: the first event is `endpoint` with a *relative* URL (the
+//! Python client refuses another origin); a POST is answered `202` at once and the JSON-RPC
+//! response goes out on that session's stream only; comments keep idle streams alive.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::{Stream, StreamExt, stream};
+use rmcp::ServiceExt;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::{CancellationToken, PollSender};
+
+use crate::mcp::{McpServer, Transport};
+
+/// Messages buffered per direction and session. A client that posts faster than the session
+/// consumes gets 503; a reader slower than the server eventually stalls only its own session.
+const CHANNEL_CAPACITY: usize = 64;
+
+/// Idle streams get a comment this often: it resets clients' read timeouts (Python: 300 s)
+/// and keeps proxies from closing a quiet connection during a long call.
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Open sessions at most. Each holds two channels and a task; this bounds what anonymous
+/// clients can make the server hold.
+const MAX_SESSIONS: usize = 1024;
+
+/// The open legacy sessions: id → the sender feeding that session's service.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SseSessions(Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>);
+
+impl SseSessions {
+    fn insert(&self, id: &str, sender: mpsc::Sender<ClientJsonRpcMessage>) -> bool {
+        let Ok(mut map) = self.0.lock() else {
+            return false;
+        };
+        if map.len() >= MAX_SESSIONS {
+            return false;
+        }
+        map.insert(id.to_owned(), sender);
+        true
+    }
+
+    fn sender(&self, id: &str) -> Option<mpsc::Sender<ClientJsonRpcMessage>> {
+        self.0.lock().ok()?.get(id).cloned()
+    }
+
+    fn remove(&self, id: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(id);
+        }
+    }
+}
+
+/// Removes its session when the client's stream is dropped (the client disconnected).
+struct SessionGuard {
+    sessions: SseSessions,
+    id: String,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.sessions.remove(&self.id);
+        tracing::debug!(session = %self.id, "legacy SSE session closed");
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SseState {
+    pub(crate) mcp: McpServer,
+    pub(crate) sessions: SseSessions,
+    /// Ends every open stream at shutdown, so graceful shutdown is not held by idle clients.
+    pub(crate) shutdown: CancellationToken,
+}
+
+pub(crate) async fn open(State(state): State<SseState>) -> Response {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
+    let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
+    if !state.sessions.insert(&id, to_server) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many open SSE sessions").into_response();
+    }
+    let handler = state.mcp.session(Transport::LegacySse);
+    // `serve` waits for `initialize`, which arrives by POST later: never await it here.
+    tokio::spawn(async move {
+        match handler
+            .serve((PollSender::new(to_client), ReceiverStream::new(from_client)))
+            .await
+        {
+            Ok(running) => {
+                let _ = running.waiting().await;
+            }
+            Err(e) => tracing::debug!(error = %e, "legacy SSE session ended before initialize"),
+        }
+    });
+    tracing::debug!(session = %id, "legacy SSE session opened");
+    let guard = SessionGuard {
+        sessions: state.sessions.clone(),
+        id: id.clone(),
+    };
+    let until_shutdown = state.shutdown.cancelled_owned();
+    Sse::new(events(&id, from_server, guard).take_until(until_shutdown))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response()
+}
+
+fn events(
+    id: &str,
+    from_server: mpsc::Receiver<ServerJsonRpcMessage>,
+    guard: SessionGuard,
+) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+    let endpoint = Event::default()
+        .event("endpoint")
+        .data(format!("/messages?sessionId={id}"));
+    let messages = ReceiverStream::new(from_server).filter_map(move |message| {
+        let _session_lives_while_the_stream_does = &guard;
+        let event = match serde_json::to_string(&message) {
+            Ok(json) => Some(Ok(Event::default().event("message").data(json))),
+            Err(e) => {
+                tracing::warn!(error = %e, "dropping a server message that does not serialize");
+                None
+            }
+        };
+        std::future::ready(event)
+    });
+    stream::once(std::future::ready(Ok(endpoint))).chain(messages)
+}
+
+/// `sessionId` is what the TypeScript SDK sends; the Python SDK's server used `session_id`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct SessionQuery {
+    #[serde(rename = "sessionId")]
+    session_id: Option<String>,
+    #[serde(rename = "session_id")]
+    session_id_snake: Option<String>,
+}
+
+pub(crate) async fn post(
+    State(state): State<SseState>,
+    Query(query): Query<SessionQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(id) = query.session_id.or(query.session_id_snake).filter(|id| !id.is_empty()) else {
+        return (StatusCode::BAD_REQUEST, "missing sessionId query parameter").into_response();
+    };
+    if !is_json(&headers) {
+        return (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+        )
+            .into_response();
+    }
+    let Some(sender) = state.sessions.sender(&id) else {
+        return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
+    };
+    let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
+        Ok(message) => message,
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, format!("not a JSON-RPC message: {e}")).into_response();
+        }
+    };
+    match sender.try_send(message) {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "session is overloaded; retry shortly").into_response()
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => (StatusCode::NOT_FOUND, "session has ended").into_response(),
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}

@@ -1,0 +1,152 @@
+//! The single worker: plugin calls run strictly one at a time, in arrival order.
+//!
+//! [`WorkerHandle`] is a cheap, cloneable sender over a bounded queue. A private loop on its
+//! own thread (with its own single-threaded tokio runtime) owns the [`Runtime`] and the loaded
+//! plugins, so guest CPU time never runs on the threads that serve HTTP. When the queue is
+//! full the caller is told [`WorkerError::Busy`] at once; nothing on the HTTP side ever waits
+//! for room in the queue.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::runtime::{CallContext, CallFailure, Plugin, Runtime, ToolOutput};
+
+/// Why the worker did not take a call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WorkerError {
+    #[error("the server is busy: {capacity} calls are already waiting; try again shortly")]
+    Busy { capacity: usize },
+    #[error("the worker has stopped")]
+    Stopped,
+    #[error("no loaded plugin is named {0:?}")]
+    UnknownPlugin(String),
+}
+
+/// The result of a call the worker ran.
+pub type CallResult = Result<ToolOutput, CallFailure>;
+
+struct Job {
+    plugin: String,
+    tool: String,
+    args_json: String,
+    ctx: CallContext,
+    queued_at: Instant,
+    reply: oneshot::Sender<Result<CallResult, WorkerError>>,
+}
+
+/// A handle to the worker. Clone it freely; the worker stops when the last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct WorkerHandle {
+    queue: mpsc::Sender<Job>,
+    capacity: usize,
+    running: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WorkerHandle {
+    /// Start the worker thread, giving it the runtime and the plugins it may run.
+    /// `capacity` is how many calls may wait behind the running one.
+    pub fn spawn(runtime: Runtime, plugins: Vec<Plugin>, capacity: usize) -> std::io::Result<Self> {
+        let capacity = capacity.max(1);
+        let (queue, jobs) = mpsc::channel(capacity);
+        let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let plugins = plugins.into_iter().map(|p| (p.info().name.clone(), p)).collect();
+        let state = WorkerLoop {
+            runtime,
+            plugins,
+            jobs,
+            running: Arc::clone(&running),
+        };
+        let executor = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::thread::Builder::new()
+            .name("sanctum-worker".into())
+            .spawn(move || executor.block_on(state.run()))?;
+        Ok(Self {
+            queue,
+            capacity,
+            running,
+        })
+    }
+
+    /// Queue a call and wait for its result. Fails at once with `Busy` if the queue is full.
+    pub async fn call(
+        &self,
+        plugin: &str,
+        tool: &str,
+        args_json: String,
+        ctx: CallContext,
+    ) -> Result<CallResult, WorkerError> {
+        let (reply, result) = oneshot::channel();
+        let job = Job {
+            plugin: plugin.to_owned(),
+            tool: tool.to_owned(),
+            args_json,
+            ctx,
+            queued_at: Instant::now(),
+            reply,
+        };
+        self.queue.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => WorkerError::Busy {
+                capacity: self.capacity,
+            },
+            mpsc::error::TrySendError::Closed(_) => WorkerError::Stopped,
+        })?;
+        result.await.unwrap_or(Err(WorkerError::Stopped))
+    }
+
+    /// Calls waiting in the queue, not counting the one running.
+    pub fn queue_depth(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// Whether a call is running right now.
+    pub fn is_running(&self) -> bool {
+        self.running.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+struct WorkerLoop {
+    runtime: Runtime,
+    plugins: HashMap<String, Plugin>,
+    jobs: mpsc::Receiver<Job>,
+    running: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl WorkerLoop {
+    async fn run(mut self) {
+        while let Some(job) = self.jobs.recv().await {
+            let waiting = self.jobs.len();
+            let queued_ms = job.queued_at.elapsed().as_secs_f64() * 1e3;
+            // A caller that gave up while queued costs nothing: its sandbox is never built.
+            if job.ctx.cancel.is_cancelled() || job.reply.is_closed() {
+                tracing::info!(plugin = %job.plugin, tool = %job.tool, queued_ms, "call abandoned before it ran");
+                let _ = job.reply.send(Ok(Err(CallFailure::Cancelled)));
+                continue;
+            }
+            let Some(plugin) = self.plugins.get(&job.plugin) else {
+                let _ = job.reply.send(Err(WorkerError::UnknownPlugin(job.plugin)));
+                continue;
+            };
+            self.running.store(true, std::sync::atomic::Ordering::Relaxed);
+            let started = Instant::now();
+            let result = self.runtime.call(plugin, &job.tool, &job.args_json, job.ctx).await;
+            self.running.store(false, std::sync::atomic::Ordering::Relaxed);
+            let run_ms = started.elapsed().as_secs_f64() * 1e3;
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(CallFailure::Tool(_)) => "tool_error",
+                Err(CallFailure::Cancelled) => "cancelled",
+                Err(CallFailure::Timeout(_)) => "timeout",
+                Err(_) => "failed",
+            };
+            tracing::info!(plugin = %job.plugin, tool = %job.tool, queued_ms, run_ms, waiting, outcome, "call finished");
+            if let Err(e) = &result {
+                tracing::debug!(plugin = %job.plugin, tool = %job.tool, error = %e, "call failed");
+            }
+            let _ = job.reply.send(Ok(result));
+        }
+        tracing::debug!("worker stopped: no handles left");
+    }
+}
