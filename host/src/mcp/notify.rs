@@ -82,7 +82,9 @@ async fn deliver(to: &Forwarding, event: CallEvent) {
             if to.min_log_level.is_none_or(|min| rank(level) < rank(min)) {
                 return;
             }
-            let param = LoggingMessageNotificationParam::new(level, json!(message)).with_logger(to.logger.clone());
+            // An object, not a bare string: fastmcp (Letta's client) reads `data["msg"]`.
+            let param =
+                LoggingMessageNotificationParam::new(level, json!({ "msg": message })).with_logger(to.logger.clone());
             #[allow(deprecated)]
             // deprecated in 2026-07-28, still how handshake-era clients get logs
             let _ = to.peer.notify_logging_message(param).await;

@@ -74,10 +74,28 @@ pub fn router(mcp: McpServer, options: RouterOptions) -> Router {
             host_check::require_allowed_host,
         ));
 
-    Router::new()
+    let streamable = Router::new()
         .nest_service("/mcp", streamable)
+        .layer(axum::middleware::from_fn(session_end_is_no_content));
+
+    Router::new()
+        .merge(streamable)
         .merge(legacy)
         .route("/healthz", get(healthz).with_state(mcp))
+}
+
+/// rmcp answers a session-ending `DELETE` with 202; the Python clients expect 200 or 204 and
+/// log a warning on every Letta operation otherwise. The session is gone either way.
+async fn session_end_is_no_content(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let ends_session = request.method() == axum::http::Method::DELETE;
+    let mut response = next.run(request).await;
+    if ends_session && response.status() == axum::http::StatusCode::ACCEPTED {
+        *response.status_mut() = axum::http::StatusCode::NO_CONTENT;
+    }
+    response
 }
 
 async fn healthz(State(mcp): State<McpServer>) -> impl IntoResponse {

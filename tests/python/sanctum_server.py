@@ -1,0 +1,283 @@
+"""Start and stop one sanctum server for a pytest session; shared by every client suite.
+
+Each suite (``modern/``, ``letta/``) runs in its own virtualenv with its own pytest
+rootdir, so this module is not a conftest: each suite's ``conftest.py`` puts this
+directory on ``sys.path`` and re-exports the fixtures and hooks below. Only the
+standard library is used here, so it imports in every venv.
+
+Environment:
+  SANCTUM_BIN            server binary (default <repo>/target/release/sanctum)
+  SANCTUM_TEST_PLUGINS   plugins directory (default <repo>/plugins)
+  SANCTUM_TEST_LOG_DIR   where the server's stderr is kept (default <repo>/target/py/logs)
+  SANCTUM_START_TIMEOUT  seconds to wait for the listening line and /healthz (default 60)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""Repository root: tests/python/sanctum_server.py is two levels below it."""
+
+LISTENING_RE = re.compile(r"^sanctum listening on (http://127\.0\.0\.1:(\d{1,5}))$")
+
+EXPECTED_TOOLS = [
+    "echo__echo",
+    "echo__fail",
+    "echo__image",
+    "echo__progress",
+    "echo__stats",
+    "echo__wait",
+    "health",
+]
+"""Every tool the test plugin set exposes, in the server's listing order (sorted by name)."""
+
+STOP_GRACE_SECONDS = 10.0
+STDERR_TAIL_LINES = 80
+
+
+def workspace_version() -> str:
+    """``[workspace.package] version`` from <repo>/Cargo.toml: the expected ``serverInfo.version``."""
+    text = (REPO_ROOT / "Cargo.toml").read_text(encoding="utf-8")
+    try:
+        import tomllib  # Python >= 3.11
+    except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+        section = re.search(r"^\[workspace\.package\]\s*$(.*?)^\[", text + "\n[", re.M | re.S)
+        assert section, "no [workspace.package] section in Cargo.toml"
+        match = re.search(r'^version\s*=\s*"([^"]+)"', section.group(1), re.M)
+        assert match, "no version in [workspace.package]"
+        return match.group(1)
+    return tomllib.loads(text)["workspace"]["package"]["version"]
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass
+class SanctumServer:
+    """A running ``sanctum serve`` process and where to reach it."""
+
+    base_url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    stderr_path: Path
+    stdout_extra: list[str] = field(default_factory=list)
+
+    def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+        try:
+            text = self.stderr_path.read_text(encoding="utf-8", errors="replace")
+        except OSError as exc:
+            return f"<cannot read {self.stderr_path}: {exc}>"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def _stderr_tail_of(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"<cannot read {path}: {exc}>"
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM this one process; SIGKILL it if it is still there after the grace period."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=STOP_GRACE_SECONDS)
+
+
+def _read_first_line(process: subprocess.Popen[bytes], timeout: float) -> str | None:
+    """The first stdout line, or None if the process exits or stays silent past ``timeout``.
+
+    Afterwards a daemon thread keeps draining stdout so a chatty server can never block on a
+    full pipe; anything it prints there is kept for the failure report.
+    """
+    assert process.stdout is not None
+    box: dict[str, bytes] = {}
+    got = threading.Event()
+
+    def reader() -> None:
+        box["line"] = process.stdout.readline()  # type: ignore[union-attr]
+        got.set()
+
+    threading.Thread(target=reader, name="sanctum-stdout-first", daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while not got.wait(0.1):
+        if time.monotonic() > deadline or process.poll() is not None:
+            # One last short wait: the line may have raced the exit.
+            if not got.wait(0.5):
+                return None
+            break
+    raw = box.get("line", b"")
+    if not raw:
+        return None
+    return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+
+def _drain_stdout(process: subprocess.Popen[bytes], sink: list[str]) -> None:
+    assert process.stdout is not None
+
+    def drain() -> None:
+        for raw in process.stdout:  # type: ignore[union-attr]
+            sink.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+
+    threading.Thread(target=drain, name="sanctum-stdout-drain", daemon=True).start()
+
+
+def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before /healthz answered")
+        try:
+            with urllib.request.urlopen(base_url + "/healthz", timeout=5) as resp:
+                body = json.loads(resp.read().decode("utf-8"))
+                if resp.status == 200 and body.get("status") == "ok":
+                    return
+                last = f"HTTP {resp.status}: {body!r}"
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    raise RuntimeError(f"/healthz not ok within {timeout:.0f} s (last: {last})")
+
+
+def start_server(suite: str) -> SanctumServer:
+    """Start ``sanctum serve`` on an ephemeral loopback port and wait until it is healthy."""
+    binary = _env_path("SANCTUM_BIN", REPO_ROOT / "target" / "release" / "sanctum")
+    plugins = _env_path("SANCTUM_TEST_PLUGINS", REPO_ROOT / "plugins")
+    log_dir = _env_path("SANCTUM_TEST_LOG_DIR", REPO_ROOT / "target" / "py" / "logs")
+    start_timeout = float(os.environ.get("SANCTUM_START_TIMEOUT", "60"))
+
+    if not (binary.is_file() and os.access(binary, os.X_OK)):
+        pytest.fail(
+            f"sanctum binary not found or not executable: {binary}\n"
+            "Build it first (cargo build --release) or point SANCTUM_BIN at it.",
+            pytrace=False,
+        )
+    if not plugins.is_dir():
+        pytest.fail(f"plugins directory not found: {plugins} (set SANCTUM_TEST_PLUGINS)", pytrace=False)
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    stderr_path = log_dir / f"sanctum-{suite}.stderr.log"
+    cmd = [str(binary), "serve", "--host", "127.0.0.1", "--port", "0", "--plugins", str(plugins)]
+    with stderr_path.open("wb") as stderr_file:
+        process = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            cwd=str(REPO_ROOT),
+        )
+
+    first = _read_first_line(process, start_timeout)
+    match = LISTENING_RE.match(first) if first is not None else None
+    if match is None:
+        _stop(process)
+        pytest.fail(
+            f"`{' '.join(cmd)}` did not print 'sanctum listening on http://127.0.0.1:<port>' as its "
+            f"first stdout line within {start_timeout:.0f} s; got {first!r} "
+            f"(exit code {process.returncode}).\n--- server stderr (tail) ---\n{_stderr_tail_of(stderr_path)}",
+            pytrace=False,
+        )
+    server = SanctumServer(
+        base_url=match.group(1), port=int(match.group(2)), process=process, stderr_path=stderr_path
+    )
+    _drain_stdout(process, server.stdout_extra)
+    try:
+        _wait_healthy(server.base_url, process, start_timeout)
+    except RuntimeError as exc:
+        _stop(process)
+        pytest.fail(f"{exc}\n--- server stderr (tail) ---\n{server.stderr_tail()}", pytrace=False)
+    return server
+
+
+# --------------------------------------------------------------------------------------------
+# pytest fixtures and hooks, re-exported by each suite's conftest.py
+# --------------------------------------------------------------------------------------------
+
+_RUNNING: dict[str, SanctumServer] = {}
+_FAILED = {"any": False}
+
+
+@pytest.fixture(scope="session")
+def sanctum_server(request: pytest.FixtureRequest) -> Iterator[SanctumServer]:
+    """One server for the whole test session."""
+    suite = Path(str(request.config.rootpath)).name or "tests"
+    server = start_server(suite)
+    _RUNNING["server"] = server
+    try:
+        yield server
+    finally:
+        _stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def base_url(sanctum_server: SanctumServer) -> str:
+    """``http://127.0.0.1:<port>`` of the session's server."""
+    return sanctum_server.base_url
+
+
+@pytest.fixture(scope="session")
+def expected_version() -> str:
+    return workspace_version()
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    # fastmcp 2.12.5 uses asyncio.create_task directly, so everything runs on asyncio.
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _server_still_running(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Make a crashed server obvious instead of a cascade of connection errors."""
+    yield
+    server = _RUNNING.get("server")
+    if server is not None and not server.alive():
+        pytest.fail(
+            f"sanctum exited (code {server.process.returncode}) during {request.node.nodeid}",
+            pytrace=False,
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # noqa: ARG001
+    report = yield
+    if report.failed:
+        _FAILED["any"] = True
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    server = _RUNNING.get("server")
+    if server is None:
+        return
+    if _FAILED["any"] or exitstatus not in (0, 5):
+        terminalreporter.section(f"sanctum stderr (last {STDERR_TAIL_LINES} lines of {server.stderr_path})")
+        terminalreporter.write_line(server.stderr_tail())
+        if server.stdout_extra:
+            terminalreporter.section("sanctum stdout after the listening line")
+            terminalreporter.write_line("\n".join(server.stdout_extra[-STDERR_TAIL_LINES:]))
