@@ -7,5 +7,5 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub(crate) use exports::sanctum::plugin::tools as guest_tools;
-pub(crate) use sanctum::plugin::{host, types};
+pub(crate) use self::exports::sanctum::plugin::tools as guest_tools;
+pub(crate) use self::sanctum::plugin::{host, types};

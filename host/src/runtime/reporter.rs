@@ -146,7 +146,7 @@ mod tests {
         r.log(LogLevel::Warning, "ééééééé".into());
         match rx.try_recv() {
             Ok(CallEvent::Log { message, .. }) => {
-                assert!(message.len() <= 8 && message.starts_with("éé"))
+                assert!(message.len() <= 8 && message.starts_with("éé"));
             }
             other => panic!("unexpected {other:?}"),
         }

@@ -66,7 +66,7 @@ pub fn router(mcp: McpServer, options: RouterOptions) -> Router {
         .with_state(sse::SseState {
             mcp: mcp.clone(),
             sessions: sse::SseSessions::default(),
-            shutdown: options.shutdown.clone(),
+            shutdown: options.shutdown,
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(

@@ -1,0 +1,147 @@
+//! What a successful tool call returns.
+
+use serde::Serialize;
+
+use crate::__bindings::wit;
+use crate::ToolError;
+
+/// The result of a successful call: content blocks for the model, in order, and optionally a
+/// structured value for clients that read it.
+///
+/// Build it with chained calls:
+///
+/// ```
+/// # use sanctum_guest::{Output, ToolError};
+/// # fn f() -> Result<Output, ToolError> {
+/// let stats = serde_json::json!({"count": 2});
+/// Ok(Output::new().json(&stats)?.structured(&stats)?)
+/// # }
+/// ```
+///
+/// A plain string converts into an output with one text block: `Ok("done".into())`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Output {
+    content: Vec<Content>,
+    structured: Option<String>,
+}
+
+/// One block of an [`Output`]. Kept private to the SDK's API surface so blocks are only made
+/// through the builder, which is what keeps JSON blocks valid JSON.
+#[derive(Debug, Clone, PartialEq)]
+enum Content {
+    Text(String),
+    Json(String),
+    Image { data: Vec<u8>, mime_type: String },
+}
+
+impl Output {
+    /// An output with no content yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Append a plain-text block.
+    #[must_use]
+    pub fn text(mut self, text: impl Into<String>) -> Self {
+        self.content.push(Content::Text(text.into()));
+        self
+    }
+
+    /// Append a block holding `value` serialized as JSON. Clients show it as text; use it when
+    /// the model should read data rather than prose.
+    ///
+    /// Fails only if `value`'s `Serialize` implementation fails (e.g. a map with non-string keys).
+    pub fn json<T: Serialize + ?Sized>(mut self, value: &T) -> Result<Self, ToolError> {
+        self.content.push(Content::Json(to_json(value, "JSON block")?));
+        Ok(self)
+    }
+
+    /// Append an image block with its media type, e.g. `image/png`.
+    #[must_use]
+    pub fn image(mut self, data: impl Into<Vec<u8>>, mime_type: impl Into<String>) -> Self {
+        self.content.push(Content::Image {
+            data: data.into(),
+            mime_type: mime_type.into(),
+        });
+        self
+    }
+
+    /// Set the structured result. A tool that declares an output schema must set it on every
+    /// success, and the value must conform to that schema (the host checks).
+    pub fn structured<T: Serialize + ?Sized>(mut self, value: &T) -> Result<Self, ToolError> {
+        self.structured = Some(to_json(value, "structured result")?);
+        Ok(self)
+    }
+}
+
+fn to_json<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String, ToolError> {
+    serde_json::to_string(value)
+        .map_err(|e| ToolError::new(format!("internal error: could not serialize the {what}: {e}")))
+}
+
+impl From<String> for Output {
+    fn from(text: String) -> Self {
+        Self::new().text(text)
+    }
+}
+
+impl From<&str> for Output {
+    fn from(text: &str) -> Self {
+        Self::new().text(text)
+    }
+}
+
+impl From<Output> for wit::ToolOutput {
+    fn from(output: Output) -> Self {
+        Self {
+            content: output.content.into_iter().map(Into::into).collect(),
+            structured: output.structured,
+        }
+    }
+}
+
+impl From<Content> for wit::Content {
+    fn from(content: Content) -> Self {
+        match content {
+            Content::Text(text) => Self::Text(text),
+            Content::Json(json) => Self::Json(json),
+            Content::Image { data, mime_type } => Self::Image(wit::Blob { data, mime_type }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn blocks_keep_their_order_and_kind() {
+        let out: wit::ToolOutput = Output::new()
+            .text("a")
+            .json(&json!({"k": 1}))
+            .and_then(|o| o.structured(&json!([1, 2])))
+            .map(|o| o.image([1u8, 2], "image/png"))
+            .expect("serializing a Value cannot fail")
+            .into();
+        assert_eq!(out.structured.as_deref(), Some("[1,2]"));
+        assert!(matches!(&out.content[0], wit::Content::Text(t) if t == "a"));
+        assert!(matches!(&out.content[1], wit::Content::Json(j) if j == r#"{"k":1}"#));
+        assert!(matches!(&out.content[2], wit::Content::Image(b) if b.data == [1, 2] && b.mime_type == "image/png"));
+    }
+
+    #[test]
+    fn unserializable_value_is_a_tool_error() {
+        let map = std::collections::HashMap::from([((1, 2), 3)]);
+        let err = Output::new().json(&map).expect_err("tuple keys are not JSON");
+        assert!(
+            err.message()
+                .starts_with("internal error: could not serialize the JSON block")
+        );
+    }
+
+    #[test]
+    fn a_string_is_one_text_block() {
+        assert_eq!(Output::from("done"), Output::new().text("done"));
+    }
+}

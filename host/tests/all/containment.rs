@@ -1,0 +1,103 @@
+//! Hostile plugins are contained: each failure ends its own call with a clear tool error, and
+//! the next call succeeds. Driven through the registry (the same gate MCP calls pass).
+
+use sanctum::registry::{CallContext, CallError, Completed, Content};
+use sanctum::runtime::CallFailure;
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, plugins_dir};
+
+async fn hostile_server() -> TestServer {
+    // A short deadline keeps the timeout test fast; memory stays at the 64 MiB default.
+    TestServer::start_with(plugins_dir(&["echo.wasm", "hostile.wasm"], &[]), |args| {
+        args.call_timeout_ms = 500
+    })
+    .await
+}
+
+async fn run(server: &TestServer, tool: &str, args: Value) -> Result<Completed, CallError> {
+    let Value::Object(args) = args else { panic!("object") };
+    server.app_registry.call(tool, Some(args), CallContext::default()).await
+}
+
+async fn assert_still_serving(server: &TestServer) {
+    let ok = run(server, "echo__echo", json!({"text": "alive"}))
+        .await
+        .expect("the next call succeeds");
+    assert_eq!(ok.content, vec![Content::Text("alive".into())]);
+}
+
+#[tokio::test]
+async fn a_trap_quotes_the_panic_and_the_next_call_succeeds() {
+    let server = hostile_server().await;
+    match run(&server, "hostile__trap", json!({})).await {
+        Err(CallError::Failed(CallFailure::Crashed(message))) => {
+            assert!(message.contains("panicked at"), "{message}");
+        }
+        other => panic!("expected a crash, got {other:?}"),
+    }
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn an_endless_loop_is_stopped_at_the_deadline() {
+    let server = hostile_server().await;
+    match run(&server, "hostile__spin", json!({})).await {
+        Err(CallError::Failed(CallFailure::Timeout(budget))) => assert_eq!(budget.as_millis(), 500),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_hits_the_memory_limit() {
+    let server = hostile_server().await;
+    let within = run(&server, "hostile__alloc", json!({"mib": 16}))
+        .await
+        .expect("16 MiB fits in 64");
+    assert_eq!(within.content, vec![Content::Text("allocated 16 MiB".into())]);
+    match run(&server, "hostile__alloc", json!({"mib": 512})).await {
+        Err(CallError::Failed(CallFailure::MemoryLimit(limit))) => assert_eq!(limit, 64 << 20),
+        other => panic!("expected the memory limit, got {other:?}"),
+    }
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn huge_output_is_truncated_with_a_note() {
+    let server = hostile_server().await;
+    let flooded = run(&server, "hostile__flood", json!({"kib": 4096}))
+        .await
+        .expect("a truncated result");
+    let [Content::Text(text)] = &flooded.content[..] else {
+        panic!("one text block")
+    };
+    assert!(
+        text.len() < (1 << 20) + 200,
+        "cut near the 1 MiB output limit, got {}",
+        text.len()
+    );
+    assert!(
+        text.ends_with("bytes omitted]"),
+        "the model is told: {}",
+        &text[text.len() - 80..]
+    );
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn floods_of_stdout_and_log_messages_are_capped_not_fatal() {
+    let server = hostile_server().await;
+    let printed = run(&server, "hostile__stdout", json!({"kib": 1024})).await;
+    // Past the 64 KiB capture cap the guest's writes fail; whether it then returns or traps
+    // is its own business, but the host must answer and keep serving.
+    assert!(
+        matches!(&printed, Ok(_) | Err(CallError::Failed(CallFailure::Crashed(_)))),
+        "{printed:?}"
+    );
+    let logged = run(&server, "hostile__log_flood", json!({"count": 100_000}))
+        .await
+        .expect("log flood returns");
+    assert_eq!(logged.content, vec![Content::Text("ok".into())]);
+    assert_still_serving(&server).await;
+}

@@ -1,0 +1,57 @@
+//! Plugin discovery: bad files are reported by name and skipped; good plugins still serve.
+
+use crate::support::{TestServer, plugin_file, plugins_dir};
+
+fn tool_names(server: &TestServer) -> Vec<String> {
+    server.app_registry.tools().map(|t| t.name.to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_wrong_world_or_broken_file_is_refused_by_name_and_the_rest_serve() {
+    let dir = plugins_dir(
+        &["echo.wasm", "not_a_plugin.wasm"],
+        &[
+            ("garbage.wasm", b"this is not wasm"),
+            ("notes.txt", b"ignored: not a .wasm file"),
+        ],
+    );
+    let server = TestServer::start_with(dir, |_| {}).await;
+    assert_eq!(server.load_errors.len(), 2, "{:?}", server.load_errors);
+    let wrong_world = server
+        .load_errors
+        .iter()
+        .find(|e| e.contains("not_a_plugin.wasm"))
+        .expect("named");
+    assert!(wrong_world.contains("not a sanctum plugin"), "{wrong_world}");
+    let garbage = server
+        .load_errors
+        .iter()
+        .find(|e| e.contains("garbage.wasm"))
+        .expect("named");
+    assert!(garbage.contains("not a valid WebAssembly component"), "{garbage}");
+    assert!(tool_names(&server).contains(&"echo__echo".to_owned()));
+    assert!(
+        server.refusals.is_empty(),
+        "every echo tool is admitted: {:?}",
+        server.refusals
+    );
+}
+
+#[tokio::test]
+async fn a_second_plugin_with_the_same_name_is_skipped() {
+    let dir = plugins_dir(&["echo.wasm"], &[]);
+    std::fs::copy(plugin_file("echo.wasm"), dir.path().join("echo_copy.wasm")).expect("copy");
+    let server = TestServer::start_with(dir, |_| {}).await;
+    assert_eq!(server.load_errors.len(), 1);
+    assert!(server.load_errors[0].contains("echo_copy.wasm") && server.load_errors[0].contains("already loaded"));
+    assert_eq!(server.app_registry.health().plugins.len(), 1);
+}
+
+#[tokio::test]
+async fn a_missing_plugins_directory_serves_only_the_health_tool() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("nope");
+    let server = TestServer::start_with(dir, |args| args.plugins = missing).await;
+    assert_eq!(tool_names(&server), vec!["health".to_owned()]);
+    assert!(server.load_errors.is_empty());
+}

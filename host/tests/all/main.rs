@@ -1,0 +1,15 @@
+//! End-to-end tests: the real server in-process on 127.0.0.1:0, real wasm plugins built from
+//! `plugins-src/`, and real MCP clients (rmcp's) over Streamable HTTP and legacy SSE.
+
+// MCP logging is deprecated in 2026-07-28 but still served to handshake-era clients; the tests
+// exercise it.
+#![allow(deprecated)]
+// A test binary exports nothing; `pub` here only shares helpers between its modules.
+#![allow(unreachable_pub)]
+
+mod clients;
+mod containment;
+mod legacy_http;
+mod loading;
+mod support;
+mod worker_queue;

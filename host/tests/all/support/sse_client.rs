@@ -1,0 +1,112 @@
+//! A legacy HTTP+SSE client transport for rmcp's client (rmcp ships none): `GET /sse`, wait
+//! for the `endpoint` event, then POST each message there and read responses off the stream.
+//! Written as the clients in the wild behave, so the tests exercise the same wire shape.
+
+use futures::StreamExt;
+use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::PollSender;
+
+pub type Transport = (PollSender<ClientJsonRpcMessage>, ReceiverStream<ServerJsonRpcMessage>);
+
+/// One parsed server-sent event.
+#[derive(Debug, Default)]
+pub struct SseEvent {
+    pub event: String,
+    pub data: String,
+}
+
+/// Splits a byte stream into events (blank-line separated; `:` comments ignored).
+#[derive(Debug, Default)]
+pub struct SseParser {
+    buffer: String,
+}
+
+impl SseParser {
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
+        self.buffer.push_str(&String::from_utf8_lossy(chunk));
+        let mut events = Vec::new();
+        while let Some(end) = self.buffer.find("\n\n") {
+            let block: String = self.buffer.drain(..end + 2).collect();
+            let mut event = SseEvent {
+                event: "message".into(),
+                data: String::new(),
+            };
+            let mut has_data = false;
+            for line in block.lines() {
+                if let Some(value) = line.strip_prefix("event:") {
+                    event.event = value.trim().to_owned();
+                } else if let Some(value) = line.strip_prefix("data:") {
+                    if has_data {
+                        event.data.push('\n');
+                    }
+                    event.data.push_str(value.strip_prefix(' ').unwrap_or(value));
+                    has_data = true;
+                }
+            }
+            if has_data {
+                events.push(event);
+            }
+        }
+        events
+    }
+}
+
+pub async fn connect(sse_url: &str) -> Transport {
+    let http = reqwest::Client::new();
+    let response = http
+        .get(sse_url)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("GET /sse");
+    assert_eq!(response.status(), 200, "GET /sse");
+    let mut body = response.bytes_stream();
+    let mut parser = SseParser::default();
+    let mut pending = Vec::new();
+    let endpoint = loop {
+        let chunk = body.next().await.expect("stream open").expect("chunk");
+        pending.extend(parser.push(&chunk));
+        if let Some(pos) = pending.iter().position(|e| e.event == "endpoint") {
+            break pending.remove(pos).data;
+        }
+    };
+    assert!(endpoint.starts_with('/'), "endpoint must be relative: {endpoint}");
+    let post_url = reqwest::Url::parse(sse_url)
+        .expect("url")
+        .join(&endpoint)
+        .expect("join");
+
+    let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(64);
+    tokio::spawn(async move {
+        while let Some(Ok(chunk)) = body.next().await {
+            for event in parser.push(&chunk) {
+                if event.event != "message" {
+                    continue;
+                }
+                let message = serde_json::from_str(&event.data).expect("server sends JSON-RPC");
+                if to_client.send(message).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+
+    let (to_server, mut outgoing) = mpsc::channel::<ClientJsonRpcMessage>(64);
+    tokio::spawn(async move {
+        while let Some(message) = outgoing.recv().await {
+            let status = http
+                .post(post_url.clone())
+                .json(&message)
+                .send()
+                .await
+                .map(|r| r.status());
+            assert!(
+                matches!(status, Ok(s) if s == 202),
+                "POST /messages must be 202 at once, got {status:?}"
+            );
+        }
+    });
+    (PollSender::new(to_server), ReceiverStream::new(from_server))
+}

@@ -1,0 +1,33 @@
+use sanctum_guest::{Annotations, Output, Tool, ToolError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub(crate) struct Fail;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Args {
+    reason: String,
+}
+
+impl Tool for Fail {
+    const NAME: &'static str = "fail";
+    const DESCRIPTION: &'static str = "Always fail with the given reason; for trying out how errors are reported.";
+    const ANNOTATIONS: Annotations = Annotations::NONE.read_only(true).idempotent(true).open_world(false);
+    type Args = Args;
+
+    fn input_schema() -> Value {
+        json!({
+            "type": "object",
+            "properties": {
+                "reason": {"type": "string", "description": "What the error message should say."},
+            },
+            "required": ["reason"],
+            "additionalProperties": false,
+        })
+    }
+
+    fn call(args: Args) -> Result<Output, ToolError> {
+        Err(ToolError::new(format!("failed as asked: {}", args.reason)))
+    }
+}
