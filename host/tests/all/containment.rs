@@ -10,7 +10,7 @@ use crate::support::{TestServer, plugins_dir};
 async fn hostile_server() -> TestServer {
     // A short deadline keeps the timeout test fast; memory stays at the 64 MiB default.
     TestServer::start_with(plugins_dir(&["echo.wasm", "hostile.wasm"], &[]), |args| {
-        args.call_timeout_ms = 500
+        args.call_timeout_ms = 500;
     })
     .await
 }
