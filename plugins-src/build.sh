@@ -33,6 +33,7 @@ outputs=(
     "echo.wasm:plugins/echo.wasm"
     "hostile.wasm:tests/plugins/hostile.wasm"
     "not-a-plugin.wasm:tests/plugins/not_a_plugin.wasm"
+    "probe.wasm:tests/plugins/probe.wasm"
 )
 
 rustup target add "$target" >/dev/null 2>&1 || rustup target add "$target"

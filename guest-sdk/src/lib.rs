@@ -59,6 +59,7 @@
 extern crate self as sanctum_guest;
 
 mod args;
+pub mod config;
 mod error;
 mod host;
 pub mod log;
@@ -66,6 +67,7 @@ mod macros;
 mod names;
 mod output;
 mod plugin;
+pub mod process;
 mod requirement;
 mod tool;
 

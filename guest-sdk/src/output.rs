@@ -59,10 +59,7 @@ impl Output {
     /// Append an image block with its media type, e.g. `image/png`.
     #[must_use]
     pub fn image(mut self, data: impl Into<Vec<u8>>, mime_type: impl Into<String>) -> Self {
-        self.content.push(Content::Image {
-            data: data.into(),
-            mime_type: mime_type.into(),
-        });
+        self.content.push(Content::Image { data: data.into(), mime_type: mime_type.into() });
         self
     }
 
@@ -93,10 +90,7 @@ impl From<&str> for Output {
 
 impl From<Output> for wit::ToolOutput {
     fn from(output: Output) -> Self {
-        Self {
-            content: output.content.into_iter().map(Into::into).collect(),
-            structured: output.structured,
-        }
+        Self { content: output.content.into_iter().map(Into::into).collect(), structured: output.structured }
     }
 }
 
@@ -134,10 +128,7 @@ mod tests {
     fn unserializable_value_is_a_tool_error() {
         let map = std::collections::HashMap::from([((1, 2), 3)]);
         let err = Output::new().json(&map).expect_err("tuple keys are not JSON");
-        assert!(
-            err.message()
-                .starts_with("internal error: could not serialize the JSON block")
-        );
+        assert!(err.message().starts_with("internal error: could not serialize the JSON block"));
     }
 
     #[test]

@@ -30,11 +30,7 @@ pub struct ToolEntry {
 impl ToolEntry {
     /// The entry for tool `T`; `const` so the whole table can be a `const`.
     pub const fn of<T: Tool>() -> Self {
-        Self {
-            name: T::NAME,
-            describe: describe_tool::<T>,
-            call: call_tool::<T>,
-        }
+        Self { name: T::NAME, describe: describe_tool::<T>, call: call_tool::<T> }
     }
 }
 
@@ -59,10 +55,7 @@ impl Plugin {
                 is_name(tool, true),
                 "tool name must be lowercase ASCII letters, digits and `_`, starting with a letter"
             );
-            assert!(
-                name.len() + 2 + tool.len() <= MAX_EXPOSED_NAME,
-                "`<plugin>__<tool>` must fit in 48 characters"
-            );
+            assert!(name.len() + 2 + tool.len() <= MAX_EXPOSED_NAME, "`<plugin>__<tool>` must fit in 48 characters");
             let mut j = 0;
             while j < i {
                 assert!(!same(tools[j].name, tool), "two tools have the same name");
@@ -70,13 +63,7 @@ impl Plugin {
             }
             i += 1;
         }
-        Self {
-            name,
-            version,
-            description,
-            requirements,
-            tools,
-        }
+        Self { name, version, description, requirements, tools }
     }
 
     /// What the exported `describe` returns.
@@ -98,11 +85,7 @@ impl Plugin {
             // disagree; name what exists to make that visible.
             None => {
                 let known: Vec<&str> = self.tools.iter().map(|t| t.name).collect();
-                Err(ToolError::new(format!(
-                    "unknown tool `{name}`; plugin `{}` has: {}",
-                    self.name,
-                    known.join(", ")
-                )))
+                Err(ToolError::new(format!("unknown tool `{name}`; plugin `{}` has: {}", self.name, known.join(", "))))
             }
         }
     }
@@ -260,10 +243,7 @@ mod tests {
             Err(e) => e.message().to_owned(),
             Ok(out) => panic!("expected an error, got {out:?}"),
         };
-        assert_eq!(
-            message(r#"{"b": 1}"#),
-            "invalid arguments for tool `add`: missing field `a`"
-        );
+        assert_eq!(message(r#"{"b": 1}"#), "invalid arguments for tool `add`: missing field `a`");
         assert_eq!(
             message(r#"{"a": "two"}"#),
             r#"invalid arguments for tool `add`: invalid type: string "two", expected i64"#
@@ -271,9 +251,7 @@ mod tests {
         assert!(message("{").starts_with("invalid arguments for tool `add`: not valid JSON ("));
         assert_eq!(
             PLUGIN.call("nothing", r#"{"x": 1}"#),
-            Err(ToolError::new(
-                "invalid arguments for tool `nothing`: unknown field `x`, there are no fields"
-            ))
+            Err(ToolError::new("invalid arguments for tool `nothing`: unknown field `x`, there are no fields"))
         );
     }
 

@@ -95,12 +95,7 @@ pub struct Annotations {
 
 impl Annotations {
     /// Nothing stated. A `const` so tools can build their annotations in `Tool::ANNOTATIONS`.
-    pub const NONE: Self = Self {
-        read_only: None,
-        destructive: None,
-        idempotent: None,
-        open_world: None,
-    };
+    pub const NONE: Self = Self { read_only: None, destructive: None, idempotent: None, open_world: None };
 
     /// State whether the tool leaves its environment unchanged.
     #[must_use]
@@ -133,12 +128,7 @@ impl Annotations {
 
 impl From<Annotations> for wit::Annotations {
     fn from(a: Annotations) -> Self {
-        Self {
-            read_only: a.read_only,
-            destructive: a.destructive,
-            idempotent: a.idempotent,
-            open_world: a.open_world,
-        }
+        Self { read_only: a.read_only, destructive: a.destructive, idempotent: a.idempotent, open_world: a.open_world }
     }
 }
 

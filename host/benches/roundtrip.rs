@@ -29,24 +29,15 @@ fn client_info() -> InitializeRequestParams {
 
 async fn connect(base: &str, path: &str) -> RunningService<RoleClient, InitializeRequestParams> {
     match path {
-        "Streamable HTTP, handshake session" => client_info()
-            .serve(StreamableHttpClientTransport::from_uri(format!("{base}/mcp")))
-            .await
-            .expect("connect"),
-        "Streamable HTTP, stateless 2026-07-28" => {
-            let mode = ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            };
-            let transport = StreamableHttpClientTransport::from_uri(format!("{base}/mcp"));
-            client_info()
-                .serve_with_lifecycle(transport, mode)
-                .await
-                .expect("connect")
+        "Streamable HTTP, handshake session" => {
+            client_info().serve(StreamableHttpClientTransport::from_uri(format!("{base}/mcp"))).await.expect("connect")
         }
-        _ => client_info()
-            .serve(sse_client::connect(&format!("{base}/sse")).await)
-            .await
-            .expect("connect"),
+        "Streamable HTTP, stateless 2026-07-28" => {
+            let mode = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+            let transport = StreamableHttpClientTransport::from_uri(format!("{base}/mcp"));
+            client_info().serve_with_lifecycle(transport, mode).await.expect("connect")
+        }
+        _ => client_info().serve(sse_client::connect(&format!("{base}/sse")).await).await.expect("connect"),
     }
 }
 
@@ -60,20 +51,14 @@ async fn main() {
     let calls: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(2_000);
     let plugins = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
     let shutdown = CancellationToken::new();
-    let app = sanctum::app::build(&ServeArgs::for_plugins(plugins), shutdown.clone())
-        .await
-        .expect("app");
+    let app = sanctum::app::build(&ServeArgs::for_plugins(plugins), shutdown.clone()).await.expect("app");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(sanctum::transport::serve(listener, app.router, shutdown.clone()));
 
     println!("| transport | calls | median | p99 | calls/s |");
     println!("|---|---|---|---|---|");
-    for path in [
-        "Legacy SSE",
-        "Streamable HTTP, handshake session",
-        "Streamable HTTP, stateless 2026-07-28",
-    ] {
+    for path in ["Legacy SSE", "Streamable HTTP, handshake session", "Streamable HTTP, stateless 2026-07-28"] {
         let client = connect(&base, path).await;
         let mut args = serde_json::Map::new();
         args.insert("text".into(), "hello".into());

@@ -9,8 +9,10 @@ use anyhow::Context as _;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::Audit;
 use crate::config::ServeArgs;
 use crate::mcp::McpServer;
+use crate::policy::{GrantReview, Policy};
 use crate::registry::{Refusal, Registry};
 use crate::runtime::{LoadError, Plugin, Runtime};
 use crate::transport::{self, RouterOptions};
@@ -25,29 +27,56 @@ pub struct App {
     pub load_errors: Vec<LoadError>,
     /// Plugins or tools the registry refused.
     pub refusals: Vec<Refusal>,
+    /// Per plugin: what it needs against what the policy grants.
+    pub reviews: Vec<GrantReview>,
+    /// Plugins the policy names that were not loaded (usually a typo).
+    pub unknown_policy_plugins: Vec<String>,
 }
 
 pub async fn build(args: &ServeArgs, shutdown: CancellationToken) -> anyhow::Result<App> {
-    let runtime = Runtime::new(args.limits()).context("starting the wasm runtime")?;
+    let policy = match &args.policy {
+        Some(path) => Policy::load(path, args.limits())?,
+        None => Policy::deny_all(args.limits()),
+    };
+    let audit = open_audit(&args.audit)?;
+    let runtime = Runtime::new(args.limits(), audit).context("starting the wasm runtime")?;
     let (plugins, load_errors) = load_plugins(&runtime, &args.plugins).await;
+    let plugins: Vec<Plugin> = plugins
+        .into_iter()
+        .map(|plugin| {
+            let grants = policy.grants_for(&plugin.info().name);
+            plugin.with_grants(grants)
+        })
+        .collect();
+    let reviews = plugins.iter().map(|p| GrantReview::new(p.info(), p.grants())).collect();
+    let unknown_policy_plugins = policy
+        .plugin_names()
+        .filter(|name| !plugins.iter().any(|p| p.info().name == *name))
+        .map(str::to_owned)
+        .collect();
     let infos: Vec<_> = plugins.iter().map(|p| p.info().clone()).collect();
     let worker =
         WorkerHandle::spawn(runtime, plugins, usize::from(args.queue_capacity)).context("starting the worker")?;
     let (registry, refusals) = Registry::build(&infos, worker);
     let registry = Arc::new(registry);
     let mcp = McpServer::new(Arc::clone(&registry));
-    let router = transport::router(
-        mcp,
-        RouterOptions {
-            extra_allowed_hosts: args.allowed_hosts.clone(),
-            shutdown,
-        },
-    );
-    Ok(App {
-        router,
-        registry,
-        load_errors,
-        refusals,
+    let router = transport::router(mcp, RouterOptions { extra_allowed_hosts: args.allowed_hosts.clone(), shutdown });
+    Ok(App { router, registry, load_errors, refusals, reviews, unknown_policy_plugins })
+}
+
+/// `-` is stderr, `off` disables auditing, anything else is a file appended to.
+fn open_audit(target: &str) -> anyhow::Result<Audit> {
+    Ok(match target {
+        "off" => Audit::disabled(),
+        "-" => Audit::to_writer(std::io::stderr()),
+        path => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the audit log {path}"))?;
+            Audit::to_writer(file)
+        }
     })
 }
 
@@ -59,10 +88,7 @@ pub async fn load_plugins(runtime: &Runtime, dir: &Path) -> (Vec<Plugin>, Vec<Lo
     for path in wasm_files(dir) {
         match runtime.load(&path).await {
             Ok(plugin) if loaded.iter().any(|p| p.info().name == plugin.info().name) => {
-                errors.push(LoadError::Duplicate {
-                    path,
-                    name: plugin.info().name.clone(),
-                });
+                errors.push(LoadError::Duplicate { path, name: plugin.info().name.clone() });
             }
             Ok(plugin) => {
                 tracing::info!(plugin = %plugin.info().name, version = %plugin.info().version,

@@ -10,11 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::runtime::Limits;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "sanctum",
-    version,
-    about = "Serve WebAssembly component plugins as sandboxed MCP tools"
-)]
+#[command(name = "sanctum", version, about = "Serve WebAssembly component plugins as sandboxed MCP tools")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -24,6 +20,9 @@ pub struct Cli {
 pub enum Command {
     /// Serve the plugins over MCP (Streamable HTTP at /mcp, legacy SSE at /sse).
     Serve(ServeArgs),
+    /// Validate the policy and the plugins against it, print what each plugin is granted,
+    /// misses and leaves unused, and exit non-zero on any problem. Serves nothing.
+    Check(ServeArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -46,6 +45,14 @@ pub struct ServeArgs {
     /// Linear memory one call may use, in MiB.
     #[arg(long, env = "SANCTUM_MEMORY_LIMIT_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
     pub memory_limit_mib: u64,
+    /// The operator's policy (TOML): what each plugin may do. Without one, every plugin gets no
+    /// capabilities and the default limits.
+    #[arg(long, env = "SANCTUM_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Where audit records go, one JSON object per line: a file path (appended), `-` for
+    /// stderr, or `off`.
+    #[arg(long, env = "SANCTUM_AUDIT", default_value = "-")]
+    pub audit: String,
     /// Extra accepted `Host` names besides localhost, 127.0.0.1 and ::1 (comma-separated),
     /// e.g. the name other containers use to reach sanctum.
     #[arg(long, env = "SANCTUM_ALLOWED_HOSTS", value_delimiter = ',')]
@@ -63,6 +70,8 @@ impl ServeArgs {
             call_timeout_ms: 30_000,
             memory_limit_mib: 64,
             allowed_hosts: Vec::new(),
+            policy: None,
+            audit: "off".into(),
         }
     }
 

@@ -106,10 +106,7 @@ fn check_identifier(name: &str) -> Result<(), NameError> {
 
 fn check_length(name: &str) -> Result<(), NameError> {
     if name.len() > MAX_TOOL_NAME_LEN {
-        return Err(NameError::TooLong {
-            name: name.to_owned(),
-            len: name.len(),
-        });
+        return Err(NameError::TooLong { name: name.to_owned(), len: name.len() });
     }
     Ok(())
 }
@@ -130,14 +127,8 @@ mod tests {
 
     #[test]
     fn plugin_names_that_would_be_ambiguous_are_refused() {
-        assert_eq!(
-            PluginName::parse("dev__ops"),
-            Err(NameError::AmbiguousPlugin("dev__ops".into()))
-        );
-        assert_eq!(
-            PluginName::parse("devops_"),
-            Err(NameError::AmbiguousPlugin("devops_".into()))
-        );
+        assert_eq!(PluginName::parse("dev__ops"), Err(NameError::AmbiguousPlugin("dev__ops".into())));
+        assert_eq!(PluginName::parse("devops_"), Err(NameError::AmbiguousPlugin("devops_".into())));
         assert!(PluginName::parse("dev_ops2").is_ok());
     }
 
@@ -148,11 +139,7 @@ mod tests {
         assert_eq!(PluginName::parse("_x"), Err(NameError::BadStart("_x".into())));
         assert_eq!(PluginName::parse("Echo"), Err(NameError::BadStart("Echo".into())));
         for bad in ["send-message", "a.b", "umlaüt", "a b", "aB"] {
-            assert_eq!(
-                ToolName::qualified(&plugin("p"), bad),
-                Err(NameError::BadChar(bad.into())),
-                "{bad}"
-            );
+            assert_eq!(ToolName::qualified(&plugin("p"), bad), Err(NameError::BadChar(bad.into())), "{bad}");
         }
     }
 
@@ -160,15 +147,9 @@ mod tests {
     fn the_length_limit_applies_to_the_whole_name() {
         let p = plugin("abcdefghij"); // 10 + 2 separator characters
         let ok = "t".repeat(MAX_TOOL_NAME_LEN - 12);
-        assert_eq!(
-            ToolName::qualified(&p, &ok).expect("fits").as_str().len(),
-            MAX_TOOL_NAME_LEN
-        );
+        assert_eq!(ToolName::qualified(&p, &ok).expect("fits").as_str().len(), MAX_TOOL_NAME_LEN);
         let long = "t".repeat(MAX_TOOL_NAME_LEN - 11);
-        assert!(matches!(
-            ToolName::qualified(&p, &long),
-            Err(NameError::TooLong { len: 49, .. })
-        ));
+        assert!(matches!(ToolName::qualified(&p, &long), Err(NameError::TooLong { len: 49, .. })));
         assert!(ToolName::builtin("health").is_ok());
     }
 }

@@ -13,20 +13,25 @@
 //! ```
 //!
 //! - [`ids`]: validated plugin and tool names (a leaf, used by any layer).
-//! - [`config`]: CLI and environment. [`app`]: start-up wiring shared by `main` and tests.
+//! - [`config`]: CLI and environment. [`policy`]: the operator's grants, parsed from TOML into
+//!   plain runtime data. [`app`]: start-up wiring shared by `main` and tests.
+//! - [`audit`]: JSON-lines records of every call and capability use (a leaf, like `ids`).
 //!
 //! # Invariants
 //!
 //! - All wasmtime code is under [`runtime`]; it returns plain data and never imports upward.
 //! - Arguments from the wire are validated against the tool's schema in [`registry`] before
 //!   anything below it sees them.
-//! - Every call gets a fresh sandbox with nothing granted, a memory cap and a deadline.
+//! - Every call gets a fresh sandbox with only what the policy grants its plugin (nothing by
+//!   default), a memory cap and a deadline. Nothing reachable over MCP changes a grant.
 //! - A full queue answers "busy" at once; the HTTP side never waits for the worker's queue.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod ids;
 pub mod mcp;
+pub mod policy;
 pub mod registry;
 pub mod runtime;
 pub mod transport;

@@ -18,7 +18,45 @@ async fn main() -> anyhow::Result<()> {
         .init();
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Check(args) => check(args).await,
     }
+}
+
+/// Load everything as `serve` would, report, and exit non-zero if anything is wrong.
+async fn check(args: ServeArgs) -> anyhow::Result<()> {
+    let app = sanctum::app::build(&args, CancellationToken::new()).await?;
+    let mut problems = 0;
+    #[allow(clippy::print_stdout)]
+    {
+        for error in &app.load_errors {
+            println!("error: {error}");
+            problems += 1;
+        }
+        for refusal in &app.refusals {
+            println!("error: refused {refusal}");
+            problems += 1;
+        }
+        for name in &app.unknown_policy_plugins {
+            println!("error: the policy names plugin {name:?}, which is not loaded");
+            problems += 1;
+        }
+        for review in &app.reviews {
+            println!("plugin {}", review.plugin);
+            for (label, entries) in
+                [("granted", &review.granted), ("MISSING", &review.missing), ("unused", &review.unused)]
+            {
+                for entry in entries {
+                    println!("  {label}: {entry}");
+                }
+            }
+            problems += review.missing.len();
+        }
+        println!("{} tools; {problems} problem(s)", app.registry.health().tool_count);
+    }
+    if problems > 0 {
+        anyhow::bail!("{problems} problem(s) found");
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -30,13 +68,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for refusal in &app.refusals {
         tracing::error!(%refusal, "refused");
     }
+    for name in &app.unknown_policy_plugins {
+        tracing::warn!(plugin = %name, "the policy names a plugin that is not loaded");
+    }
+    for review in &app.reviews {
+        if !review.missing.is_empty() {
+            tracing::warn!(plugin = %review.plugin, missing = ?review.missing, "plugin needs capabilities the policy does not grant");
+        }
+        if !review.unused.is_empty() {
+            tracing::info!(plugin = %review.plugin, unused = ?review.unused, "granted but not declared as needed");
+        }
+    }
     let health = app.registry.health();
     tracing::info!(plugins = health.plugins.len(), tools = health.tool_count, "tools ready");
 
     let address = SocketAddr::new(args.host, args.port);
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .with_context(|| format!("binding {address}"))?;
+    let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("binding {address}"))?;
     let local = listener.local_addr().context("reading the bound address")?;
     // The one line on stdout: scripts and tests read the address from it (useful with --port 0).
     #[allow(clippy::print_stdout)]
@@ -46,9 +93,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%local, "serving MCP at /mcp (Streamable HTTP) and /sse (legacy SSE)");
 
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    sanctum::transport::serve(listener, app.router, shutdown)
-        .await
-        .context("serving HTTP")?;
+    sanctum::transport::serve(listener, app.router, shutdown).await.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -53,21 +53,10 @@ impl WorkerHandle {
         let (queue, jobs) = mpsc::channel(capacity);
         let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let plugins = plugins.into_iter().map(|p| (p.info().name.clone(), p)).collect();
-        let state = WorkerLoop {
-            runtime,
-            plugins,
-            jobs,
-            running: Arc::clone(&running),
-        };
+        let state = WorkerLoop { runtime, plugins, jobs, running: Arc::clone(&running) };
         let executor = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        std::thread::Builder::new()
-            .name("sanctum-worker".into())
-            .spawn(move || executor.block_on(state.run()))?;
-        Ok(Self {
-            queue,
-            capacity,
-            running,
-        })
+        std::thread::Builder::new().name("sanctum-worker".into()).spawn(move || executor.block_on(state.run()))?;
+        Ok(Self { queue, capacity, running })
     }
 
     /// Queue a call and wait for its result. Fails at once with `Busy` if the queue is full.
@@ -79,18 +68,10 @@ impl WorkerHandle {
         ctx: CallContext,
     ) -> Result<CallResult, WorkerError> {
         let (reply, result) = oneshot::channel();
-        let job = Job {
-            plugin: plugin.to_owned(),
-            tool: tool.to_owned(),
-            args_json,
-            ctx,
-            queued_at: Instant::now(),
-            reply,
-        };
+        let job =
+            Job { plugin: plugin.to_owned(), tool: tool.to_owned(), args_json, ctx, queued_at: Instant::now(), reply };
         self.queue.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => WorkerError::Busy {
-                capacity: self.capacity,
-            },
+            mpsc::error::TrySendError::Full(_) => WorkerError::Busy { capacity: self.capacity },
             mpsc::error::TrySendError::Closed(_) => WorkerError::Stopped,
         })?;
         result.await.unwrap_or(Err(WorkerError::Stopped))
@@ -134,13 +115,7 @@ impl WorkerLoop {
             let result = self.runtime.call(plugin, &job.tool, &job.args_json, job.ctx).await;
             self.running.store(false, std::sync::atomic::Ordering::Relaxed);
             let run_ms = started.elapsed().as_secs_f64() * 1e3;
-            let outcome = match &result {
-                Ok(_) => "ok",
-                Err(CallFailure::Tool(_)) => "tool_error",
-                Err(CallFailure::Cancelled) => "cancelled",
-                Err(CallFailure::Timeout(_)) => "timeout",
-                Err(_) => "failed",
-            };
+            let outcome = result.as_ref().map_or_else(CallFailure::kind, |_| "ok");
             tracing::info!(plugin = %job.plugin, tool = %job.tool, queued_ms, run_ms, waiting, outcome, "call finished");
             if let Err(e) = &result {
                 tracing::debug!(plugin = %job.plugin, tool = %job.tool, error = %e, "call failed");

@@ -64,11 +64,7 @@ impl McpServer {
 
     /// A handler for one new session on `transport`, with its own log level.
     pub fn session(&self, transport: Transport) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-            transport,
-            log_level: Arc::new(Mutex::new(None)),
-        }
+        Self { shared: Arc::clone(&self.shared), transport, log_level: Arc::new(Mutex::new(None)) }
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -76,18 +72,11 @@ impl McpServer {
     }
 
     fn forwarding(&self, ctx: &RequestContext<RoleServer>, tool: &str) -> Forwarding {
-        let stateless = ctx
-            .protocol_version()
-            .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
+        let stateless = ctx.protocol_version().is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str());
         let min_log_level = if stateless {
             ctx.meta.log_level()
         } else {
-            Some(
-                self.log_level
-                    .lock()
-                    .map(|l| l.unwrap_or(LoggingLevel::Info))
-                    .unwrap_or(LoggingLevel::Info),
-            )
+            Some(self.log_level.lock().map(|l| l.unwrap_or(LoggingLevel::Info)).unwrap_or(LoggingLevel::Info))
         };
         Forwarding {
             peer: ctx.peer.clone(),
@@ -98,6 +87,17 @@ impl McpServer {
     }
 }
 
+/// Longest agent id kept; it is client-asserted text headed for logs.
+const MAX_AGENT_ID: usize = 128;
+
+/// Letta sends `X-Agent-Id` on every request. It is recorded, never trusted for authorization.
+fn agent_id(ctx: &RequestContext<RoleServer>) -> Option<String> {
+    let parts = ctx.extensions.get::<http::request::Parts>()?;
+    let value = parts.headers.get("x-agent-id")?.to_str().ok()?;
+    let clean: String = value.chars().filter(|c| c.is_ascii_graphic()).take(MAX_AGENT_ID).collect();
+    (!clean.is_empty()).then_some(clean)
+}
+
 fn render_tool(spec: &ToolSpec) -> Tool {
     let a = spec.annotations;
     let mut annotations = ToolAnnotations::new();
@@ -105,12 +105,8 @@ fn render_tool(spec: &ToolSpec) -> Tool {
     annotations.destructive_hint = a.destructive;
     annotations.idempotent_hint = a.idempotent;
     annotations.open_world_hint = a.open_world;
-    let mut tool = Tool::new(
-        spec.name.as_str().to_owned(),
-        spec.description.clone(),
-        Arc::clone(&spec.input_schema),
-    )
-    .with_annotations(annotations);
+    let mut tool = Tool::new(spec.name.as_str().to_owned(), spec.description.clone(), Arc::clone(&spec.input_schema))
+        .with_annotations(annotations);
     if let Some(title) = &spec.title {
         tool = tool.with_title(title.clone());
     }
@@ -174,10 +170,7 @@ impl ServerHandler for McpServer {
         let _cancel_if_dropped = cancel.clone().drop_guard();
         let (events, reports) = mpsc::channel(notify::EVENT_BUFFER);
         let forwarder = Forwarder::start(reports, self.forwarding(&ctx, name));
-        let call = CallContext {
-            cancel,
-            events: Some(events),
-        };
+        let call = CallContext { cancel, events: Some(events), agent_id: agent_id(&ctx) };
         let outcome = self.shared.registry.call(name, request.arguments, call).await;
         forwarder.flush().await;
         outcome::render(outcome).map(CallToolResponse::from)

@@ -64,11 +64,7 @@ impl Forwarder {
 async fn deliver(to: &Forwarding, event: CallEvent) {
     // A failed send means the client is gone; the call itself carries on to its result.
     match event {
-        CallEvent::Progress {
-            progress,
-            total,
-            message,
-        } => {
+        CallEvent::Progress { progress, total, message } => {
             let Some(token) = &to.progress_token else {
                 return;
             };

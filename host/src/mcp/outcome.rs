@@ -63,17 +63,11 @@ mod tests {
     fn everything_the_model_can_act_on_is_a_tool_error() {
         let cases = [
             (
-                CallError::InvalidArguments {
-                    tool: "t".into(),
-                    problems: vec!["at /a: bad".into()],
-                },
+                CallError::InvalidArguments { tool: "t".into(), problems: vec!["at /a: bad".into()] },
                 "invalid arguments for t: at /a: bad",
             ),
             (CallError::Worker(WorkerError::Busy { capacity: 4 }), "busy"),
-            (
-                CallError::Failed(CallFailure::Tool("failed as asked: x".into())),
-                "failed as asked: x",
-            ),
+            (CallError::Failed(CallFailure::Tool("failed as asked: x".into())), "failed as asked: x"),
             (CallError::Failed(CallFailure::Cancelled), "cancelled"),
         ];
         for (error, expected) in cases {
@@ -88,10 +82,7 @@ mod tests {
         let completed = Completed {
             content: vec![
                 Content::Text("hi".into()),
-                Content::Image {
-                    data: vec![1, 2, 3],
-                    mime_type: "image/png".into(),
-                },
+                Content::Image { data: vec![1, 2, 3], mime_type: "image/png".into() },
             ],
             structured: Some(serde_json::json!({"a": 1})),
         };

@@ -46,18 +46,13 @@ impl HealthReport {
 
     pub(super) fn into_completed(self) -> Completed {
         let structured = serde_json::to_value(&self).unwrap_or_default();
-        Completed {
-            content: vec![Content::Text(structured.to_string())],
-            structured: None,
-        }
+        Completed { content: vec![Content::Text(structured.to_string())], structured: None }
     }
 }
 
 pub(super) fn spec(name: ToolName) -> ToolSpec {
     let schema = json!({"type": "object", "properties": {}, "additionalProperties": false});
-    let serde_json::Value::Object(schema) = schema else {
-        unreachable!("literal object")
-    };
+    let serde_json::Value::Object(schema) = schema else { unreachable!("literal object") };
     ToolSpec {
         name,
         title: Some("Server health".into()),

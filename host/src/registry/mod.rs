@@ -86,12 +86,7 @@ impl Registry {
     /// Admit the tools of `plugins`, refusing (and returning) what cannot be served.
     /// A plugin whose name is invalid or already taken is refused whole; a bad tool alone.
     pub fn build(plugins: &[PluginInfo], worker: WorkerHandle) -> (Self, Vec<Refusal>) {
-        let mut registry = Self {
-            specs: BTreeMap::new(),
-            routes: BTreeMap::new(),
-            plugins: Vec::new(),
-            worker,
-        };
+        let mut registry = Self { specs: BTreeMap::new(), routes: BTreeMap::new(), plugins: Vec::new(), worker };
         let mut refusals = Vec::new();
         registry.add_builtin();
         for info in plugins {
@@ -109,10 +104,7 @@ impl Registry {
         let plugin = match PluginName::parse(&info.name) {
             Ok(name) => name,
             Err(e) => {
-                refusals.push(Refusal {
-                    subject: format!("plugin {:?}", info.name),
-                    reason: e.to_string(),
-                });
+                refusals.push(Refusal { subject: format!("plugin {:?}", info.name), reason: e.to_string() });
                 return;
             }
         };
@@ -132,18 +124,11 @@ impl Registry {
                     self.specs.insert(spec.name.clone(), spec);
                     admitted += 1;
                 }
-                Ok(_) => refusals.push(Refusal {
-                    subject,
-                    reason: "the plugin declares this tool twice".into(),
-                }),
+                Ok(_) => refusals.push(Refusal { subject, reason: "the plugin declares this tool twice".into() }),
                 Err(reason) => refusals.push(Refusal { subject, reason }),
             }
         }
-        self.plugins.push(PluginHealth {
-            name: info.name.clone(),
-            version: info.version.clone(),
-            tools: admitted,
-        });
+        self.plugins.push(PluginHealth { name: info.name.clone(), version: info.version.clone(), tools: admitted });
     }
 
     /// Every tool, sorted by name.
@@ -176,24 +161,15 @@ impl Registry {
         let args = Value::Object(drop_optional_nulls(args.unwrap_or_default(), &route.input));
         let problems = route.input.violations(&args);
         if !problems.is_empty() {
-            return Err(CallError::InvalidArguments {
-                tool: name.to_owned(),
-                problems,
-            });
+            return Err(CallError::InvalidArguments { tool: name.to_owned(), problems });
         }
-        let output = self
-            .worker
-            .call(route.plugin.as_str(), &route.tool, args.to_string(), ctx)
-            .await??;
+        let output = self.worker.call(route.plugin.as_str(), &route.tool, args.to_string(), ctx).await??;
         let structured = match (&route.output, output.structured) {
             (None, None) => None,
             (None, Some(text)) => serde_json::from_str(&text).ok(),
             (Some(schema), structured) => Some(check_structured(schema, structured.as_deref())?),
         };
-        Ok(Completed {
-            content: output.content,
-            structured,
-        })
+        Ok(Completed { content: output.content, structured })
     }
 }
 
@@ -242,13 +218,5 @@ fn admit_tool(plugin: &PluginName, tool: &crate::runtime::ToolInfo) -> Result<(T
         output_schema: output.as_ref().map(|o| Arc::clone(&o.json)),
         annotations: tool.annotations,
     };
-    Ok((
-        spec,
-        Route {
-            plugin: plugin.clone(),
-            tool: tool.name.clone(),
-            input,
-            output,
-        },
-    ))
+    Ok((spec, Route { plugin: plugin.clone(), tool: tool.name.clone(), input, output }))
 }

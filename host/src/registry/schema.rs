@@ -35,13 +35,8 @@ impl CheckedSchema {
             return Err(problems.join("; "));
         }
         let validator = jsonschema::validator_for(&value).map_err(|e| format!("schema does not compile: {e}"))?;
-        let Value::Object(json) = value else {
-            unreachable!("checked above")
-        };
-        Ok(Self {
-            json: Arc::new(json),
-            validator: Arc::new(validator),
-        })
+        let Value::Object(json) = value else { unreachable!("checked above") };
+        Ok(Self { json: Arc::new(json), validator: Arc::new(validator) })
     }
 
     /// Every way `instance` violates the schema, as `at <path>: <reason>` lines (empty if valid).
@@ -51,11 +46,7 @@ impl CheckedSchema {
             .take(MAX_REPORTED_PROBLEMS)
             .map(|e| {
                 let path = e.instance_path().to_string();
-                let at = if path.is_empty() {
-                    "the arguments".to_owned()
-                } else {
-                    path
-                };
+                let at = if path.is_empty() { "the arguments".to_owned() } else { path };
                 format!("at {at}: {e}")
             })
             .collect()
@@ -63,12 +54,7 @@ impl CheckedSchema {
 
     /// Property names listed in `required` at the root.
     pub(crate) fn required(&self) -> impl Iterator<Item = &str> {
-        self.json
-            .get("required")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
+        self.json.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
     }
 }
 
@@ -80,9 +66,7 @@ fn lint_node(node: &Value, at: &str, problems: &mut Vec<String>) {
         }
         return;
     };
-    let combinator = ["anyOf", "oneOf", "allOf", "$ref", "enum", "const"]
-        .iter()
-        .any(|k| map.contains_key(*k));
+    let combinator = ["anyOf", "oneOf", "allOf", "$ref", "enum", "const"].iter().any(|k| map.contains_key(*k));
     let has_shape = map.contains_key("properties") || map.contains_key("items");
     if !map.contains_key("type") && !combinator && !has_shape {
         problems.push(format!("{at}: every schema node needs a \"type\""));
@@ -146,11 +130,7 @@ mod tests {
     #[test]
     fn valid_arguments_have_no_violations() {
         assert!(echo_schema().violations(&json!({"text": "hi", "repeat": 2})).is_empty());
-        assert!(
-            echo_schema()
-                .violations(&json!({"text": "hi", "repeat": null}))
-                .is_empty()
-        );
+        assert!(echo_schema().violations(&json!({"text": "hi", "repeat": null})).is_empty());
     }
 
     #[test]
@@ -158,18 +138,10 @@ mod tests {
         let problems = echo_schema().violations(&json!({"text": 5, "repeat": 99, "extra": true}));
         assert_eq!(problems.len(), 3, "{problems:?}");
         assert!(problems.iter().any(|p| p.starts_with("at /text:")), "{problems:?}");
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.starts_with("at /repeat:") && p.contains("10")),
-            "{problems:?}"
-        );
+        assert!(problems.iter().any(|p| p.starts_with("at /repeat:") && p.contains("10")), "{problems:?}");
         assert!(problems.iter().any(|p| p.contains("extra")), "{problems:?}");
         let missing = echo_schema().violations(&json!({}));
-        assert!(
-            missing.iter().any(|p| p.contains("\"text\" is a required property")),
-            "{missing:?}"
-        );
+        assert!(missing.iter().any(|p| p.contains("\"text\" is a required property")), "{missing:?}");
     }
 
     #[test]
@@ -179,10 +151,7 @@ mod tests {
         assert!(admit(&json!({"type": "string"})).expect_err("refused").contains("root"));
         let untyped =
             admit(&json!({"type": "object", "properties": {"a": {"description": "x"}}})).expect_err("refused");
-        assert!(
-            untyped.contains("#/properties/a") && untyped.contains("type"),
-            "{untyped}"
-        );
+        assert!(untyped.contains("#/properties/a") && untyped.contains("type"), "{untyped}");
         let no_items = admit(&json!({"type": "object", "properties": {"a": {"type": "array"}}})).expect_err("refused");
         assert!(no_items.contains("items"), "{no_items}");
         let ghost = admit(&json!({"type": "object", "properties": {}, "required": ["a"]})).expect_err("refused");

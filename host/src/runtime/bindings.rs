@@ -4,8 +4,9 @@
 wasmtime::component::bindgen!({
     world: "plugin",
     path: "../wit",
+    imports: { "sanctum:plugin/process.run": async },
     exports: { default: async },
 });
 
 pub(crate) use self::exports::sanctum::plugin::tools as guest_tools;
-pub(crate) use self::sanctum::plugin::{host, types};
+pub(crate) use self::sanctum::plugin::{config, host, process, types};

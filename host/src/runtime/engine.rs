@@ -42,18 +42,13 @@ impl EpochTicker {
         let stop = Arc::new(AtomicBool::new(false));
         let engine = engine.clone();
         let stop_flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("sanctum-epoch".into())
-            .spawn(move || {
-                while !stop_flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
+        let thread = std::thread::Builder::new().name("sanctum-epoch".into()).spawn(move || {
+            while !stop_flag.load(Ordering::Relaxed) {
+                std::thread::sleep(EPOCH_TICK);
+                engine.increment_epoch();
+            }
+        })?;
+        Ok(Self { stop, thread: Some(thread) })
     }
 }
 

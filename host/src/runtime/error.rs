@@ -45,3 +45,19 @@ pub enum CallFailure {
     #[error("the sandbox could not be prepared: {0}")]
     Sandbox(String),
 }
+
+impl CallFailure {
+    /// A short stable name for logs, metrics and audit records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Tool(_) => "tool_error",
+            Self::Timeout(_) => "timeout",
+            Self::Cancelled => "cancelled",
+            Self::MemoryLimit(_) => "memory_limit",
+            Self::StackOverflow => "stack_overflow",
+            Self::Crashed(_) => "crashed",
+            Self::InvalidResult(_) => "invalid_result",
+            Self::Sandbox(_) => "sandbox_error",
+        }
+    }
+}

@@ -2,62 +2,46 @@
 //! once in the sandbox, and convert what the guest returns into plain, size-checked data.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use wasmtime::component::Component;
 
 use super::bindings::{PluginPre, guest_tools, types as wit};
 use super::error::LoadError;
-use super::sandbox::{self, CallContext};
+use super::grants::PluginGrants;
+use super::sandbox::{self, CallContext, CallSite};
 use super::types::{Annotations, Content, PluginInfo, Requirement, ToolInfo, ToolOutput};
 use super::{Plugin, Runtime};
 
 pub(super) async fn load(runtime: &Runtime, path: &Path) -> Result<Plugin, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let component = Component::new(&runtime.engine, &bytes).map_err(|e| LoadError::Compile {
-        path: path.to_owned(),
-        detail: format!("{e:#}"),
-    })?;
-    let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld {
-        path: path.to_owned(),
-        detail: format!("{e:#}"),
-    };
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+    let component = Component::new(&runtime.engine, &bytes)
+        .map_err(|e| LoadError::Compile { path: path.to_owned(), detail: format!("{e:#}") })?;
+    let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld { path: path.to_owned(), detail: format!("{e:#}") };
     let instance_pre = runtime.linker.instantiate_pre(&component).map_err(wrong_world)?;
     let pre = PluginPre::new(instance_pre).map_err(wrong_world)?;
 
-    let limits = runtime.limits.clone();
+    // Until the caller applies the operator's grants, a plugin has none: `describe` must not
+    // depend on capabilities.
+    let grants = Arc::new(PluginGrants { limits: runtime.limits.clone(), ..PluginGrants::default() });
+    let limits = &grants.limits;
     let budget = limits.describe_timeout;
-    let file_name = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut store = sandbox::new_store(&runtime.engine, &limits, budget, &file_name, CallContext::default());
+    let file_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let site = CallSite { plugin: &file_name, tool: "describe", grants: &grants, audit: &runtime.audit };
+    let mut store = sandbox::new_store(&runtime.engine, &site, budget, CallContext::default())
+        .map_err(|reason| LoadError::Describe { path: path.to_owned(), reason })?;
     let described = sandbox::run_guarded(&mut store, budget, async |store| {
         let instance = pre.instantiate_async(&mut *store).await?;
         instance.sanctum_plugin_tools().call_describe(&mut *store).await
     })
     .await
-    .map_err(|reason| LoadError::Describe {
-        path: path.to_owned(),
-        reason,
-    })?;
+    .map_err(|reason| LoadError::Describe { path: path.to_owned(), reason })?;
 
     let size = describe_size(&described);
     if size > limits.max_describe_bytes {
-        return Err(LoadError::DescribeTooLarge {
-            path: path.to_owned(),
-            size,
-            limit: limits.max_describe_bytes,
-        });
+        return Err(LoadError::DescribeTooLarge { path: path.to_owned(), size, limit: limits.max_describe_bytes });
     }
-    Ok(Plugin {
-        path: path.to_owned(),
-        info: convert_info(described),
-        limits,
-        pre,
-    })
+    Ok(Plugin { path: path.to_owned(), info: convert_info(described), grants, pre })
 }
 
 fn describe_size(info: &guest_tools::PluginInfo) -> usize {
@@ -152,10 +136,7 @@ pub(super) fn convert_output(output: wit::ToolOutput, max_bytes: usize) -> ToolO
                     truncated = true;
                 } else {
                     budget -= blob.data.len();
-                    content.push(Content::Image {
-                        data: blob.data,
-                        mime_type: blob.mime_type,
-                    });
+                    content.push(Content::Image { data: blob.data, mime_type: blob.mime_type });
                 }
             }
         }
@@ -167,11 +148,7 @@ pub(super) fn convert_output(output: wit::ToolOutput, max_bytes: usize) -> ToolO
         truncated |= !fits;
         fits
     });
-    ToolOutput {
-        content,
-        structured,
-        truncated,
-    }
+    ToolOutput { content, structured, truncated }
 }
 
 #[cfg(test)]
@@ -179,10 +156,7 @@ mod tests {
     use super::*;
 
     fn output(content: Vec<wit::Content>, structured: Option<&str>) -> wit::ToolOutput {
-        wit::ToolOutput {
-            content,
-            structured: structured.map(str::to_owned),
-        }
+        wit::ToolOutput { content, structured: structured.map(str::to_owned) }
     }
 
     #[test]
@@ -196,17 +170,9 @@ mod tests {
     #[test]
     fn output_over_budget_is_cut_with_a_note() {
         let big = "x".repeat(50);
-        let image = wit::Blob {
-            data: vec![0; 10],
-            mime_type: "image/png".into(),
-        };
-        let out = convert_output(
-            output(
-                vec![wit::Content::Text(big), wit::Content::Image(image)],
-                Some("{\"a\":1}"),
-            ),
-            20,
-        );
+        let image = wit::Blob { data: vec![0; 10], mime_type: "image/png".into() };
+        let out =
+            convert_output(output(vec![wit::Content::Text(big), wit::Content::Image(image)], Some("{\"a\":1}")), 20);
         assert!(out.truncated);
         match &out.content[..] {
             [Content::Text(t), Content::Text(note)] => {

@@ -6,8 +6,10 @@
 //! [`types`]; this module never imports the registry, the worker or anything above them.
 
 mod bindings;
+mod capabilities;
 mod engine;
 mod error;
+pub mod grants;
 mod loader;
 mod reporter;
 mod sandbox;
@@ -15,16 +17,21 @@ pub mod types;
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use wasmtime::Engine;
+
+use crate::audit::{Audit, AuditRecord};
 use wasmtime::component::{HasSelf, Linker};
 
 pub use error::{CallFailure, LoadError};
+pub use grants::{ChildLimits, CommandGrant, DirectoryGrant, PluginGrants};
 pub use sandbox::CallContext;
 pub use types::{Annotations, CallEvent, Content, Limits, LogLevel, PluginInfo, Requirement, ToolInfo, ToolOutput};
 
 use bindings::{Plugin as PluginBindings, PluginPre};
 use engine::EpochTicker;
-use sandbox::CallState;
+use sandbox::{CallSite, CallState};
 
 /// Failure to start the runtime itself (not a plugin's fault).
 #[derive(Debug, thiserror::Error)]
@@ -40,14 +47,13 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<CallState>,
     limits: Limits,
+    audit: Audit,
     _ticker: EpochTicker,
 }
 
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Runtime")
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
+        f.debug_struct("Runtime").field("limits", &self.limits).finish_non_exhaustive()
     }
 }
 
@@ -55,16 +61,13 @@ impl std::fmt::Debug for Runtime {
 pub struct Plugin {
     path: PathBuf,
     info: PluginInfo,
-    limits: Limits,
+    grants: Arc<PluginGrants>,
     pre: PluginPre<CallState>,
 }
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin")
-            .field("path", &self.path)
-            .field("name", &self.info.name)
-            .finish_non_exhaustive()
+        f.debug_struct("Plugin").field("path", &self.path).field("name", &self.info.name).finish_non_exhaustive()
     }
 }
 
@@ -77,27 +80,29 @@ impl Plugin {
         &self.path
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
+    pub fn grants(&self) -> &PluginGrants {
+        &self.grants
+    }
+
+    /// This plugin with the operator's grants (replacing the deny-all default it loads with).
+    #[must_use]
+    pub fn with_grants(self, grants: PluginGrants) -> Self {
+        Self { grants: Arc::new(grants), ..self }
     }
 }
 
 impl Runtime {
     /// An engine with epoch interruption, a linker offering WASI p2 (nothing granted) and the
-    /// `host` interface, and a running ticker. `limits` apply to every plugin loaded later.
-    pub fn new(limits: Limits) -> Result<Self, RuntimeError> {
+    /// sanctum interfaces, and a running ticker. `limits` apply to plugins until they are given
+    /// grants; `audit` receives a record of every capability use.
+    pub fn new(limits: Limits, audit: Audit) -> Result<Self, RuntimeError> {
         let engine = engine::new_engine().map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         PluginBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine)?;
-        Ok(Self {
-            engine,
-            linker,
-            limits,
-            _ticker: ticker,
-        })
+        Ok(Self { engine, linker, limits, audit, _ticker: ticker })
     }
 
     pub fn limits(&self) -> &Limits {
@@ -117,14 +122,37 @@ impl Runtime {
         args_json: &str,
         ctx: CallContext,
     ) -> Result<ToolOutput, CallFailure> {
-        let budget = plugin.limits.call_timeout;
-        let mut store = sandbox::new_store(&self.engine, &plugin.limits, budget, &plugin.info.name, ctx);
+        let started = std::time::Instant::now();
+        let agent_id = ctx.agent_id.clone();
+        let result = self.call_in_sandbox(plugin, tool, args_json, ctx).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(failure) => failure.kind(),
+        };
+        self.audit.record(&AuditRecord::ToolCall {
+            agent_id: agent_id.as_deref(),
+            plugin: &plugin.info.name,
+            tool,
+            outcome,
+            duration_ms: started.elapsed().as_secs_f64() * 1e3,
+        });
+        result
+    }
+
+    async fn call_in_sandbox(
+        &self,
+        plugin: &Plugin,
+        tool: &str,
+        args_json: &str,
+        ctx: CallContext,
+    ) -> Result<ToolOutput, CallFailure> {
+        let limits = &plugin.grants.limits;
+        let budget = limits.call_timeout;
+        let site = CallSite { plugin: &plugin.info.name, tool, grants: &plugin.grants, audit: &self.audit };
+        let mut store = sandbox::new_store(&self.engine, &site, budget, ctx)?;
         let result = sandbox::run_guarded(&mut store, budget, async |store| {
             let instance = plugin.pre.instantiate_async(&mut *store).await?;
-            instance
-                .sanctum_plugin_tools()
-                .call_call(&mut *store, tool, args_json)
-                .await
+            instance.sanctum_plugin_tools().call_call(&mut *store, tool, args_json).await
         })
         .await;
         log_captured(&plugin.info.name, &store);
@@ -133,7 +161,7 @@ impl Runtime {
             tracing::debug!(plugin = %plugin.info.name, dropped, "plugin events dropped");
         }
         match result? {
-            Ok(output) => Ok(loader::convert_output(output, plugin.limits.max_output_bytes)),
+            Ok(output) => Ok(loader::convert_output(output, limits.max_output_bytes)),
             Err(error) => Err(CallFailure::Tool(error.message)),
         }
     }

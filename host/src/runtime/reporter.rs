@@ -60,11 +60,7 @@ impl Reporter {
             super::truncate_utf8(&mut m, self.max_message_bytes);
             m
         });
-        self.emit(CallEvent::Progress {
-            progress,
-            total,
-            message,
-        });
+        self.emit(CallEvent::Progress { progress, total, message });
     }
 
     fn emit(&mut self, event: CallEvent) {
@@ -105,11 +101,7 @@ mod tests {
 
     fn reporter(capacity: usize, quota: u32) -> (Reporter, mpsc::Receiver<CallEvent>) {
         let (tx, rx) = mpsc::channel(capacity);
-        let limits = Limits {
-            max_events_per_call: quota,
-            max_message_bytes: 8,
-            ..Limits::default()
-        };
+        let limits = Limits { max_events_per_call: quota, max_message_bytes: 8, ..Limits::default() };
         (Reporter::new("p", Some(tx), &limits), rx)
     }
 

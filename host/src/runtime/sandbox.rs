@@ -4,6 +4,7 @@
 //! Owns the store's data ([`CallState`]) and the translation of a failed call into a
 //! [`CallFailure`]. It does not know which export is called; `mod.rs` drives that.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -11,11 +12,14 @@ use tokio_util::sync::CancellationToken;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::audit::Audit;
 
 use super::error::CallFailure;
+use super::grants::PluginGrants;
 use super::reporter::Reporter;
-use super::types::{CallEvent, Limits};
+use super::types::CallEvent;
 
 /// Resource-table entries a guest may hold (streams, pollables). Generous for real plugins,
 /// small enough that a leak loop cannot exhaust host memory through the table.
@@ -31,6 +35,8 @@ pub struct CallContext {
     pub cancel: CancellationToken,
     /// Where progress and log reports go; `None` drops them (e.g. during `describe()`).
     pub events: Option<mpsc::Sender<CallEvent>>,
+    /// The caller's agent id, if the client sent one (for the audit trail only).
+    pub agent_id: Option<String>,
 }
 
 /// Why the epoch callback stopped the guest.
@@ -42,6 +48,13 @@ enum Interrupt {
 
 /// The data of one call's `Store`. Dropped with the store at the end of the call.
 pub(crate) struct CallState {
+    pub(crate) plugin: String,
+    /// The tool being called (`describe` while loading).
+    pub(crate) tool: String,
+    pub(crate) grants: Arc<PluginGrants>,
+    pub(crate) audit: Audit,
+    /// When the call's budget runs out; host calls get at most what is left.
+    deadline: Instant,
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
@@ -54,10 +67,7 @@ pub(crate) struct CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -68,32 +78,50 @@ pub(crate) struct Captured {
     pub(crate) stderr: bytes::Bytes,
 }
 
+/// Who is calling what, for the sandbox of one call.
+pub(crate) struct CallSite<'a> {
+    pub(crate) plugin: &'a str,
+    pub(crate) tool: &'a str,
+    pub(crate) grants: &'a Arc<PluginGrants>,
+    pub(crate) audit: &'a Audit,
+}
+
 /// A store ready to instantiate a plugin in, with its deadline armed.
 pub(crate) fn new_store(
     engine: &Engine,
-    limits: &Limits,
+    site: &CallSite<'_>,
     budget: Duration,
-    plugin: &str,
     ctx: CallContext,
-) -> Store<CallState> {
+) -> Result<Store<CallState>, CallFailure> {
+    let limits = &site.grants.limits;
     let stdout = MemoryOutputPipe::new(limits.captured_output_bytes);
     let stderr = MemoryOutputPipe::new(limits.captured_output_bytes);
     // Deny by default: no args, no env, no preopened dirs, no sockets, no name lookup, stdin
-    // closed. Only the capped pipes are added.
-    let wasi = WasiCtxBuilder::new()
-        .stdout(stdout.clone())
-        .stderr(stderr.clone())
-        .build();
+    // closed. Only the capped pipes and what the operator granted are added.
+    let mut builder = WasiCtxBuilder::new();
+    builder.stdout(stdout.clone()).stderr(stderr.clone());
+    for (key, value) in &site.grants.env {
+        builder.env(key, value);
+    }
+    for dir in &site.grants.directories {
+        let perms = if dir.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+        builder.preopened_dir(&dir.host, &dir.guest, perms).map_err(|e| {
+            CallFailure::Sandbox(format!("granted directory {} cannot be opened: {e}", dir.host.display()))
+        })?;
+    }
+    let wasi = builder.build();
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_TABLE_ENTRIES);
     let state = CallState {
+        plugin: site.plugin.to_owned(),
+        tool: site.tool.to_owned(),
+        grants: Arc::clone(site.grants),
+        audit: site.audit.clone(),
+        deadline: Instant::now() + budget,
         wasi,
         table,
-        limiter: MemoryLimiter {
-            max_bytes: limits.memory_bytes,
-            denied: false,
-        },
-        reporter: Reporter::new(plugin, ctx.events, limits),
+        limiter: MemoryLimiter { max_bytes: limits.memory_bytes, denied: false },
+        reporter: Reporter::new(site.plugin, ctx.events, limits),
         cancel: ctx.cancel,
         interrupted: None,
         stdout,
@@ -102,7 +130,14 @@ pub(crate) fn new_store(
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     arm_deadline(&mut store, budget);
-    store
+    Ok(store)
+}
+
+impl CallState {
+    /// Time left before the call's deadline.
+    pub(crate) fn remaining_budget(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
 }
 
 /// Interrupt the guest at the first epoch tick after `budget` or after cancellation, and let
@@ -145,10 +180,7 @@ where
 /// Take what the guest printed, leaving the store's pipes empty.
 pub(crate) fn captured(store: &Store<CallState>) -> Captured {
     let state = store.data();
-    Captured {
-        stdout: state.stdout.contents(),
-        stderr: state.stderr.contents(),
-    }
+    Captured { stdout: state.stdout.contents(), stderr: state.stderr.contents() }
 }
 
 /// Turn a wasmtime error into the reason the model and the operator are told.
@@ -222,19 +254,13 @@ mod tests {
     #[test]
     fn a_rust_panic_report_is_quoted_in_one_line() {
         let stderr = b"thread '<unnamed>' panicked at src/lib.rs:10:5:\nboom\nnote: run with `RUST_BACKTRACE=1`\n";
-        assert_eq!(
-            panic_message(stderr).as_deref(),
-            Some("panicked at src/lib.rs:10:5: boom")
-        );
+        assert_eq!(panic_message(stderr).as_deref(), Some("panicked at src/lib.rs:10:5: boom"));
         assert_eq!(panic_message(b"just noise"), None);
     }
 
     #[test]
     fn the_limiter_refuses_growth_past_the_cap_and_remembers_it() {
-        let mut limiter = MemoryLimiter {
-            max_bytes: 1 << 20,
-            denied: false,
-        };
+        let mut limiter = MemoryLimiter { max_bytes: 1 << 20, denied: false };
         assert!(limiter.memory_growing(0, 1 << 20, None).expect("no error"));
         assert!(!limiter.denied);
         assert!(!limiter.memory_growing(1 << 20, 2 << 20, None).expect("no error"));

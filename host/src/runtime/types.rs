@@ -66,15 +66,8 @@ pub enum Content {
 /// Something a running call reports before it finishes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
-    Progress {
-        progress: f64,
-        total: Option<f64>,
-        message: Option<String>,
-    },
-    Log {
-        level: LogLevel,
-        message: String,
-    },
+    Progress { progress: f64, total: Option<f64>, message: Option<String> },
+    Log { level: LogLevel, message: String },
 }
 
 /// Severity of a plugin's log message.

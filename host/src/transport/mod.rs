@@ -37,11 +37,8 @@ pub struct RouterOptions {
 
 /// The whole HTTP surface.
 pub fn router(mcp: McpServer, options: RouterOptions) -> Router {
-    let allowed_hosts: Vec<String> = LOOPBACK_HOSTS
-        .iter()
-        .map(|h| (*h).to_owned())
-        .chain(options.extra_allowed_hosts.iter().cloned())
-        .collect();
+    let allowed_hosts: Vec<String> =
+        LOOPBACK_HOSTS.iter().map(|h| (*h).to_owned()).chain(options.extra_allowed_hosts.iter().cloned()).collect();
 
     let mut sessions = LocalSessionManager::default();
     // No priming event: Letta's pinned client logs a traceback for each one.
@@ -53,11 +50,8 @@ pub fn router(mcp: McpServer, options: RouterOptions) -> Router {
         .with_max_request_body_bytes(MAX_BODY_BYTES)
         .with_cancellation_token(options.shutdown.child_token());
     let factory = mcp.clone();
-    let streamable = StreamableHttpService::new(
-        move || Ok(factory.session(Transport::StreamableHttp)),
-        Arc::new(sessions),
-        config,
-    );
+    let streamable =
+        StreamableHttpService::new(move || Ok(factory.session(Transport::StreamableHttp)), Arc::new(sessions), config);
 
     let legacy = Router::new()
         .route("/sse", get(sse::open))
@@ -74,14 +68,10 @@ pub fn router(mcp: McpServer, options: RouterOptions) -> Router {
             host_check::require_allowed_host,
         ));
 
-    let streamable = Router::new()
-        .nest_service("/mcp", streamable)
-        .layer(axum::middleware::from_fn(session_end_is_no_content));
+    let streamable =
+        Router::new().nest_service("/mcp", streamable).layer(axum::middleware::from_fn(session_end_is_no_content));
 
-    Router::new()
-        .merge(streamable)
-        .merge(legacy)
-        .route("/healthz", get(healthz).with_state(mcp))
+    Router::new().merge(streamable).merge(legacy).route("/healthz", get(healthz).with_state(mcp))
 }
 
 /// rmcp answers a session-ending `DELETE` with 202; the Python clients expect 200 or 204 and

@@ -11,14 +11,13 @@ use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use futures::{Stream, StreamExt, stream};
 use rmcp::ServiceExt;
-use rmcp::model::{ClientJsonRpcMessage, ServerJsonRpcMessage};
+use rmcp::model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -96,10 +95,7 @@ pub(crate) async fn open(State(state): State<SseState>) -> Response {
     let handler = state.mcp.session(Transport::LegacySse);
     // `serve` waits for `initialize`, which arrives by POST later: never await it here.
     tokio::spawn(async move {
-        match handler
-            .serve((PollSender::new(to_client), ReceiverStream::new(from_client)))
-            .await
-        {
+        match handler.serve((PollSender::new(to_client), ReceiverStream::new(from_client))).await {
             Ok(running) => {
                 let _ = running.waiting().await;
             }
@@ -107,10 +103,7 @@ pub(crate) async fn open(State(state): State<SseState>) -> Response {
         }
     });
     tracing::debug!(session = %id, "legacy SSE session opened");
-    let guard = SessionGuard {
-        sessions: state.sessions.clone(),
-        id: id.clone(),
-    };
+    let guard = SessionGuard { sessions: state.sessions.clone(), id: id.clone() };
     let until_shutdown = state.shutdown.cancelled_owned();
     Sse::new(events(&id, from_server, guard).take_until(until_shutdown))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
@@ -122,9 +115,7 @@ fn events(
     from_server: mpsc::Receiver<ServerJsonRpcMessage>,
     guard: SessionGuard,
 ) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
-    let endpoint = Event::default()
-        .event("endpoint")
-        .data(format!("/messages?sessionId={id}"));
+    let endpoint = Event::default().event("endpoint").data(format!("/messages?sessionId={id}"));
     let messages = ReceiverStream::new(from_server).filter_map(move |message| {
         let _session_lives_while_the_stream_does = &guard;
         let event = match serde_json::to_string(&message) {
@@ -151,28 +142,36 @@ pub(crate) struct SessionQuery {
 pub(crate) async fn post(
     State(state): State<SseState>,
     Query(query): Query<SessionQuery>,
-    headers: HeaderMap,
-    body: Bytes,
+    request: Request,
 ) -> Response {
     let Some(id) = query.session_id.or(query.session_id_snake).filter(|id| !id.is_empty()) else {
         return (StatusCode::BAD_REQUEST, "missing sessionId query parameter").into_response();
     };
-    if !is_json(&headers) {
-        return (
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json",
-        )
-            .into_response();
+    let (parts, body) = request.into_parts();
+    if !is_json(&parts.headers) {
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json").into_response();
     }
     let Some(sender) = state.sessions.sender(&id) else {
         return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
     };
-    let message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
-        Ok(message) => message,
-        Err(e) => {
-            return (StatusCode::BAD_REQUEST, format!("not a JSON-RPC message: {e}")).into_response();
-        }
+    let Ok(body) = axum::body::to_bytes(body, super::MAX_BODY_BYTES).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body is over 4 MiB").into_response();
     };
+    let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
+        Ok(message) => message,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("not a JSON-RPC message: {e}")).into_response(),
+    };
+    // Handlers read request headers (e.g. X-Agent-Id) the same way on every transport: rmcp
+    // puts the HTTP parts into a request's extensions on /mcp, and so do we here.
+    match &mut message {
+        ClientJsonRpcMessage::Request(request) => {
+            request.request.extensions_mut().insert(parts);
+        }
+        ClientJsonRpcMessage::Notification(notification) => {
+            notification.notification.extensions_mut().insert(parts);
+        }
+        _ => {}
+    }
     match sender.try_send(message) {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(mpsc::error::TrySendError::Full(_)) => {

@@ -21,25 +21,16 @@ async fn tools_are_listed_in_name_order_with_strict_object_schemas() {
         let mut sorted = names.clone();
         sorted.sort_unstable();
         assert_eq!(names, sorted, "{path:?}: deterministic name order");
-        for expected in [
-            "echo__echo",
-            "echo__fail",
-            "echo__progress",
-            "echo__stats",
-            "echo__wait",
-            "health",
-            "hostile__trap",
-        ] {
+        for expected in
+            ["echo__echo", "echo__fail", "echo__progress", "echo__stats", "echo__wait", "health", "hostile__trap"]
+        {
             assert!(names.contains(&expected), "{path:?}: {expected} missing from {names:?}");
         }
         for tool in &tools {
             assert_eq!(tool.input_schema.get("type"), Some(&json!("object")), "{}", tool.name);
             let valid_name = tool.name.len() <= 48
                 && tool.name.starts_with(|c: char| c.is_ascii_lowercase())
-                && tool
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+                && tool.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             assert!(valid_name, "{}", tool.name);
         }
         let echo = tools.iter().find(|t| t.name == "echo__echo").expect("echo");
@@ -59,10 +50,7 @@ async fn a_valid_call_runs_the_plugin() {
     let server = TestServer::start(PLUGINS).await;
     for path in ALL_PATHS {
         let (client, _) = connect(&server, path).await;
-        let result = client
-            .call_tool(call("echo__echo", json!({"text": "hi", "repeat": 3})))
-            .await
-            .expect("call");
+        let result = client.call_tool(call("echo__echo", json!({"text": "hi", "repeat": 3}))).await.expect("call");
         assert_eq!(result.is_error, Some(false), "{path:?}");
         assert_eq!(text(&result), "hi hi hi", "{path:?}");
 
@@ -70,10 +58,7 @@ async fn a_valid_call_runs_the_plugin() {
         let result = client.call_tool(call("echo__echo", nulls)).await.expect("call");
         assert_eq!(text(&result), "a", "{path:?}: explicit nulls mean absent");
 
-        let result = client
-            .call_tool(call("echo__stats", json!({"numbers": [1, 2, 6]})))
-            .await
-            .expect("call");
+        let result = client.call_tool(call("echo__stats", json!({"numbers": [1, 2, 6]}))).await.expect("call");
         let structured = result.structured_content.expect("structured content");
         assert_eq!(structured["sum"], json!(9.0), "{path:?}");
         assert_eq!(structured["mean"], json!(3.0), "{path:?}");
@@ -103,15 +88,9 @@ async fn schema_violations_are_tool_errors_and_the_plugin_never_runs() {
         }
         // Had the plugin run, this would hold the worker for 60 s.
         let started = Instant::now();
-        let result = client
-            .call_tool(call("echo__wait", json!({"ms": 60_000, "extra": 1})))
-            .await
-            .expect("result");
+        let result = client.call_tool(call("echo__wait", json!({"ms": 60_000, "extra": 1}))).await.expect("result");
         assert_eq!(result.is_error, Some(true));
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "validation happens before the plugin runs"
-        );
+        assert!(started.elapsed() < Duration::from_secs(20), "validation happens before the plugin runs");
         client.cancel().await.expect("close");
     }
 }
@@ -137,10 +116,7 @@ async fn plugin_errors_and_traps_are_tool_errors_and_the_server_keeps_serving() 
     let server = TestServer::start(PLUGINS).await;
     for path in ALL_PATHS {
         let (client, _) = connect(&server, path).await;
-        let failed = client
-            .call_tool(call("echo__fail", json!({"reason": "disk full"})))
-            .await
-            .expect("result");
+        let failed = client.call_tool(call("echo__fail", json!({"reason": "disk full"}))).await.expect("result");
         assert_eq!(failed.is_error, Some(true));
         assert_eq!(text(&failed), "failed as asked: disk full");
 
@@ -148,10 +124,7 @@ async fn plugin_errors_and_traps_are_tool_errors_and_the_server_keeps_serving() 
         assert_eq!(trapped.is_error, Some(true), "{path:?}");
         assert!(text(&trapped).starts_with("the plugin crashed"), "{}", text(&trapped));
 
-        let after = client
-            .call_tool(call("echo__echo", json!({"text": "still here"})))
-            .await
-            .expect("call");
+        let after = client.call_tool(call("echo__echo", json!({"text": "still here"}))).await.expect("call");
         assert_eq!(text(&after), "still here", "{path:?}: next call after a trap");
         client.cancel().await.expect("close");
     }
@@ -173,13 +146,7 @@ async fn progress_and_log_notifications_reach_the_caller() {
         while recorder.progress.lock().expect("lock").len() < 4 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let progress: Vec<f64> = recorder
-            .progress
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|p| p.progress)
-            .collect();
+        let progress: Vec<f64> = recorder.progress.lock().expect("lock").iter().map(|p| p.progress).collect();
         assert_eq!(progress, vec![1.0, 2.0, 3.0, 4.0], "{path:?}");
         while recorder.logs.lock().expect("lock").len() < 4 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -197,24 +164,14 @@ async fn cancelling_a_call_stops_it_in_the_sandbox_and_frees_the_worker() {
     for path in ALL_PATHS {
         let (client, _) = connect(&server, path).await;
         // Dropping the call sends notifications/cancelled (rmcp cancels on drop).
-        let gave_up = tokio::time::timeout(
-            Duration::from_millis(300),
-            client.call_tool(call("hostile__spin", json!({}))),
-        )
-        .await;
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(300), client.call_tool(call("hostile__spin", json!({})))).await;
         assert!(gave_up.is_err(), "spin never returns on its own");
         let started = Instant::now();
-        let after = client
-            .call_tool(call("echo__echo", json!({"text": "next"})))
-            .await
-            .expect("call");
+        let after = client.call_tool(call("echo__echo", json!({"text": "next"}))).await.expect("call");
         assert_eq!(text(&after), "next");
         // The spin would otherwise hold the single worker until its 30 s deadline.
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "{path:?}: took {:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < Duration::from_secs(15), "{path:?}: took {:?}", started.elapsed());
         client.cancel().await.expect("close");
     }
 }

@@ -21,9 +21,7 @@ async fn run(server: &TestServer, tool: &str, args: Value) -> Result<Completed, 
 }
 
 async fn assert_still_serving(server: &TestServer) {
-    let ok = run(server, "echo__echo", json!({"text": "alive"}))
-        .await
-        .expect("the next call succeeds");
+    let ok = run(server, "echo__echo", json!({"text": "alive"})).await.expect("the next call succeeds");
     assert_eq!(ok.content, vec![Content::Text("alive".into())]);
 }
 
@@ -52,9 +50,7 @@ async fn an_endless_loop_is_stopped_at_the_deadline() {
 #[tokio::test]
 async fn a_memory_bomb_hits_the_memory_limit() {
     let server = hostile_server().await;
-    let within = run(&server, "hostile__alloc", json!({"mib": 16}))
-        .await
-        .expect("16 MiB fits in 64");
+    let within = run(&server, "hostile__alloc", json!({"mib": 16})).await.expect("16 MiB fits in 64");
     assert_eq!(within.content, vec![Content::Text("allocated 16 MiB".into())]);
     match run(&server, "hostile__alloc", json!({"mib": 512})).await {
         Err(CallError::Failed(CallFailure::MemoryLimit(limit))) => assert_eq!(limit, 64 << 20),
@@ -66,22 +62,10 @@ async fn a_memory_bomb_hits_the_memory_limit() {
 #[tokio::test]
 async fn huge_output_is_truncated_with_a_note() {
     let server = hostile_server().await;
-    let flooded = run(&server, "hostile__flood", json!({"kib": 4096}))
-        .await
-        .expect("a truncated result");
-    let [Content::Text(text)] = &flooded.content[..] else {
-        panic!("one text block")
-    };
-    assert!(
-        text.len() < (1 << 20) + 200,
-        "cut near the 1 MiB output limit, got {}",
-        text.len()
-    );
-    assert!(
-        text.ends_with("bytes omitted]"),
-        "the model is told: {}",
-        &text[text.len() - 80..]
-    );
+    let flooded = run(&server, "hostile__flood", json!({"kib": 4096})).await.expect("a truncated result");
+    let [Content::Text(text)] = &flooded.content[..] else { panic!("one text block") };
+    assert!(text.len() < (1 << 20) + 200, "cut near the 1 MiB output limit, got {}", text.len());
+    assert!(text.ends_with("bytes omitted]"), "the model is told: {}", &text[text.len() - 80..]);
     assert_still_serving(&server).await;
 }
 
@@ -91,13 +75,8 @@ async fn floods_of_stdout_and_log_messages_are_capped_not_fatal() {
     let printed = run(&server, "hostile__stdout", json!({"kib": 1024})).await;
     // Past the 64 KiB capture cap the guest's writes fail; whether it then returns or traps
     // is its own business, but the host must answer and keep serving.
-    assert!(
-        matches!(&printed, Ok(_) | Err(CallError::Failed(CallFailure::Crashed(_)))),
-        "{printed:?}"
-    );
-    let logged = run(&server, "hostile__log_flood", json!({"count": 100_000}))
-        .await
-        .expect("log flood returns");
+    assert!(matches!(&printed, Ok(_) | Err(CallError::Failed(CallFailure::Crashed(_)))), "{printed:?}");
+    let logged = run(&server, "hostile__log_flood", json!({"count": 100_000})).await.expect("log flood returns");
     assert_eq!(logged.content, vec![Content::Text("ok".into())]);
     assert_still_serving(&server).await;
 }

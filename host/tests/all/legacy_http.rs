@@ -21,12 +21,7 @@ impl RawSession {
     async fn open(server: &TestServer) -> Self {
         let response = reqwest::get(server.url("/sse")).await.expect("GET /sse");
         assert_eq!(response.status(), 200);
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .expect("ascii")
-                .starts_with("text/event-stream")
-        );
+        assert!(response.headers()["content-type"].to_str().expect("ascii").starts_with("text/event-stream"));
         let mut session = Self {
             events: Box::pin(response.bytes_stream()),
             parser: SseParser::default(),
@@ -36,11 +31,7 @@ impl RawSession {
         };
         let first = session.next_event().await;
         assert_eq!(first.event, "endpoint", "the first event names the POST endpoint");
-        assert!(
-            first.data.starts_with("/messages?sessionId="),
-            "relative URL: {}",
-            first.data
-        );
+        assert!(first.data.starts_with("/messages?sessionId="), "relative URL: {}", first.data);
         session.post_url = server.url(&first.data);
         session
     }
@@ -61,13 +52,7 @@ impl RawSession {
     }
 
     async fn post(&self, body: &Value) -> reqwest::StatusCode {
-        reqwest::Client::new()
-            .post(&self.post_url)
-            .json(body)
-            .send()
-            .await
-            .expect("POST")
-            .status()
+        reqwest::Client::new().post(&self.post_url).json(body).send().await.expect("POST").status()
     }
 
     async fn initialize(&mut self) {
@@ -75,15 +60,8 @@ impl RawSession {
             "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}});
         assert_eq!(self.post(&init).await, 202);
         let reply: Value = serde_json::from_str(&self.next_event().await.data).expect("JSON");
-        assert_eq!(
-            reply["result"]["protocolVersion"], "2024-11-05",
-            "the client's version is echoed"
-        );
-        assert_eq!(
-            self.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
-                .await,
-            202
-        );
+        assert_eq!(reply["result"]["protocolVersion"], "2024-11-05", "the client's version is echoed");
+        assert_eq!(self.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await, 202);
     }
 }
 
@@ -114,51 +92,22 @@ async fn bad_posts_get_the_status_codes_clients_expect() {
     let http = reqwest::Client::new();
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
 
-    let missing_id = http
-        .post(server.url("/messages"))
-        .json(&ping)
-        .send()
-        .await
-        .expect("POST");
+    let missing_id = http.post(server.url("/messages")).json(&ping).send().await.expect("POST");
     assert_eq!(missing_id.status(), 400);
-    let unknown = http
-        .post(server.url("/messages?sessionId=0123abcd"))
-        .json(&ping)
-        .send()
-        .await
-        .expect("POST");
+    let unknown = http.post(server.url("/messages?sessionId=0123abcd")).json(&ping).send().await.expect("POST");
     assert_eq!(unknown.status(), 404);
-    let snake = http
-        .post(server.url("/messages?session_id=0123abcd"))
-        .json(&ping)
-        .send()
-        .await
-        .expect("POST");
+    let snake = http.post(server.url("/messages?session_id=0123abcd")).json(&ping).send().await.expect("POST");
     assert_eq!(snake.status(), 404, "session_id is accepted as the parameter name too");
-    let wrong_type = http
-        .post(&session.post_url)
-        .header("content-type", "text/plain")
-        .body(ping.to_string());
+    let wrong_type = http.post(&session.post_url).header("content-type", "text/plain").body(ping.to_string());
     assert_eq!(wrong_type.send().await.expect("POST").status(), 415);
-    let bad_json = http
-        .post(&session.post_url)
-        .header("content-type", "application/json")
-        .body("{not json");
+    let bad_json = http.post(&session.post_url).header("content-type", "application/json").body("{not json");
     assert_eq!(bad_json.send().await.expect("POST").status(), 400);
     let not_rpc = http.post(&session.post_url).json(&json!({"hello": "world"}));
     assert_eq!(not_rpc.send().await.expect("POST").status(), 400);
-    let too_big = http
-        .post(&session.post_url)
-        .header("content-type", "application/json")
-        .body(vec![b' '; 5 << 20]);
+    let too_big = http.post(&session.post_url).header("content-type", "application/json").body(vec![b' '; 5 << 20]);
     assert_eq!(too_big.send().await.expect("POST").status(), 413);
 
-    let post_sse = http
-        .post(server.url("/sse"))
-        .json(&ping)
-        .send()
-        .await
-        .expect("POST /sse");
+    let post_sse = http.post(server.url("/sse")).json(&ping).send().await.expect("POST /sse");
     assert_eq!(post_sse.status(), 405, "newer clients fall back to GET on a 4xx");
     assert_eq!(session.post(&ping).await, 202, "the session survived the bad requests");
 }
@@ -186,20 +135,11 @@ async fn a_closed_stream_ends_its_session() {
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let status = reqwest::Client::new()
-            .post(&post_url)
-            .json(&ping)
-            .send()
-            .await
-            .expect("POST")
-            .status();
+        let status = reqwest::Client::new().post(&post_url).json(&ping).send().await.expect("POST").status();
         if status == 404 {
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "session still open 10 s after disconnect ({status})"
-        );
+        assert!(Instant::now() < deadline, "session still open 10 s after disconnect ({status})");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -221,12 +161,7 @@ async fn an_idle_stream_gets_a_keep_alive_comment_within_15_seconds() {
 #[tokio::test]
 async fn healthz_reports_plugins_and_queue() {
     let server = TestServer::start(&["echo.wasm"]).await;
-    let report: Value = reqwest::get(server.url("/healthz"))
-        .await
-        .expect("GET")
-        .json()
-        .await
-        .expect("JSON");
+    let report: Value = reqwest::get(server.url("/healthz")).await.expect("GET").json().await.expect("JSON");
     assert_eq!(report["status"], "ok");
     assert_eq!(report["plugins"][0]["name"], "echo");
     assert_eq!(report["queue_depth"], 0);

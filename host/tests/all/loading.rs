@@ -10,31 +10,16 @@ fn tool_names(server: &TestServer) -> Vec<String> {
 async fn a_wrong_world_or_broken_file_is_refused_by_name_and_the_rest_serve() {
     let dir = plugins_dir(
         &["echo.wasm", "not_a_plugin.wasm"],
-        &[
-            ("garbage.wasm", b"this is not wasm"),
-            ("notes.txt", b"ignored: not a .wasm file"),
-        ],
+        &[("garbage.wasm", b"this is not wasm"), ("notes.txt", b"ignored: not a .wasm file")],
     );
     let server = TestServer::start_with(dir, |_| {}).await;
     assert_eq!(server.load_errors.len(), 2, "{:?}", server.load_errors);
-    let wrong_world = server
-        .load_errors
-        .iter()
-        .find(|e| e.contains("not_a_plugin.wasm"))
-        .expect("named");
+    let wrong_world = server.load_errors.iter().find(|e| e.contains("not_a_plugin.wasm")).expect("named");
     assert!(wrong_world.contains("not a sanctum plugin"), "{wrong_world}");
-    let garbage = server
-        .load_errors
-        .iter()
-        .find(|e| e.contains("garbage.wasm"))
-        .expect("named");
+    let garbage = server.load_errors.iter().find(|e| e.contains("garbage.wasm")).expect("named");
     assert!(garbage.contains("not a valid WebAssembly component"), "{garbage}");
     assert!(tool_names(&server).contains(&"echo__echo".to_owned()));
-    assert!(
-        server.refusals.is_empty(),
-        "every echo tool is admitted: {:?}",
-        server.refusals
-    );
+    assert!(server.refusals.is_empty(), "every echo tool is admitted: {:?}", server.refusals);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 // A test binary exports nothing; `pub` here only shares helpers between its modules.
 #![allow(unreachable_pub)]
 
+mod capabilities;
 mod clients;
 mod containment;
 mod legacy_http;

@@ -11,9 +11,7 @@ use crate::support::{TestServer, plugins_dir};
 fn wait_call(server: &TestServer, ms: u64) -> impl Future<Output = Result<Completed, CallError>> + use<> {
     let registry = std::sync::Arc::clone(&server.app_registry);
     async move {
-        let Value::Object(args) = json!({"ms": ms}) else {
-            unreachable!()
-        };
+        let Value::Object(args) = json!({"ms": ms}) else { unreachable!() };
         registry.call("echo__wait", Some(args), CallContext::default()).await
     }
 }
@@ -41,16 +39,10 @@ async fn a_full_queue_answers_busy_at_once_and_queued_calls_still_run() {
         Err(CallError::Worker(WorkerError::Busy { capacity: 1 })) => {}
         other => panic!("expected busy, got {other:?}"),
     }
-    assert!(
-        started.elapsed() < Duration::from_millis(1_000),
-        "busy must not wait for the running call"
-    );
+    assert!(started.elapsed() < Duration::from_millis(1_000), "busy must not wait for the running call");
 
     assert!(running.await.expect("join").is_ok());
-    assert!(
-        queued.await.expect("join").is_ok(),
-        "the queued call runs after the running one"
-    );
+    assert!(queued.await.expect("join").is_ok(), "the queued call runs after the running one");
     assert_eq!(registry.health().queue_depth, 0);
 }
 
@@ -58,16 +50,8 @@ async fn a_full_queue_answers_busy_at_once_and_queued_calls_still_run() {
 async fn calls_never_overlap() {
     let server = TestServer::start(&["echo.wasm"]).await;
     let started = Instant::now();
-    let (a, b, c) = tokio::join!(
-        wait_call(&server, 300),
-        wait_call(&server, 300),
-        wait_call(&server, 300)
-    );
+    let (a, b, c) = tokio::join!(wait_call(&server, 300), wait_call(&server, 300), wait_call(&server, 300));
     assert!(a.is_ok() && b.is_ok() && c.is_ok());
     // Three 300 ms busy-waits on one worker cannot finish sooner than 900 ms.
-    assert!(
-        started.elapsed() >= Duration::from_millis(900),
-        "ran concurrently: {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() >= Duration::from_millis(900), "ran concurrently: {:?}", started.elapsed());
 }

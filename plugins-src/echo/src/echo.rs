@@ -48,11 +48,7 @@ impl Tool for Echo {
     fn call(args: Args) -> Result<Output, ToolError> {
         let repeat = args.repeat.unwrap_or(1) as usize;
         let text = vec![args.text.as_str(); repeat].join(" ");
-        let text = if args.uppercase.unwrap_or(false) {
-            text.to_uppercase()
-        } else {
-            text
-        };
+        let text = if args.uppercase.unwrap_or(false) { text.to_uppercase() } else { text };
         Ok(text.into())
     }
 }
@@ -63,21 +59,13 @@ mod tests {
 
     #[test]
     fn repeats_with_single_spaces_and_uppercases() {
-        let args = Args {
-            text: "ab c".into(),
-            repeat: Some(3),
-            uppercase: Some(true),
-        };
+        let args = Args { text: "ab c".into(), repeat: Some(3), uppercase: Some(true) };
         assert_eq!(Echo::call(args), Ok("AB C AB C AB C".into()));
     }
 
     #[test]
     fn defaults_to_once_unchanged() {
-        let args = Args {
-            text: "Hi".into(),
-            repeat: None,
-            uppercase: None,
-        };
+        let args = Args { text: "Hi".into(), repeat: None, uppercase: None };
         assert_eq!(Echo::call(args), Ok("Hi".into()));
     }
 }

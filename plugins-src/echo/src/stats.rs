@@ -89,25 +89,15 @@ mod tests {
 
     #[test]
     fn summarizes_as_text_and_structured() {
-        let summary = Summary {
-            count: 4,
-            sum: 2.5,
-            mean: 0.625,
-            min: -4.0,
-            max: 3.5,
-        };
+        let summary = Summary { count: 4, sum: 2.5, mean: 0.625, min: -4.0, max: 3.5 };
         let expected = Output::new().json(&summary).and_then(|o| o.structured(&summary));
-        let got = Stats::call(Args {
-            numbers: vec![1.0, 2.0, 3.5, -4.0],
-        });
+        let got = Stats::call(Args { numbers: vec![1.0, 2.0, 3.5, -4.0] });
         assert_eq!(got, expected);
     }
 
     #[test]
     fn overflow_is_an_error_not_null() {
-        let got = Stats::call(Args {
-            numbers: vec![f64::MAX, f64::MAX],
-        });
+        let got = Stats::call(Args { numbers: vec![f64::MAX, f64::MAX] });
         assert_eq!(got, Err(ToolError::new("the sum is too large to represent")));
     }
 }

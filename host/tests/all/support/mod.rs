@@ -20,20 +20,13 @@ use tokio_util::sync::CancellationToken;
 
 /// The repository root (the host crate lives in `host/`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_owned()
 }
 
 /// A built plugin: bundled ones in `plugins/`, test fixtures in `tests/plugins/`.
 pub fn plugin_file(name: &str) -> PathBuf {
     let bundled = repo_root().join("plugins").join(name);
-    if bundled.exists() {
-        bundled
-    } else {
-        repo_root().join("tests/plugins").join(name)
-    }
+    if bundled.exists() { bundled } else { repo_root().join("tests/plugins").join(name) }
 }
 
 /// A temporary plugins directory holding copies of `files` (plugin file names) and `extra`
@@ -136,10 +129,7 @@ pub enum Path_ {
 pub const ALL_PATHS: [Path_; 3] = [Path_::StreamableHandshake, Path_::StreamableStateless, Path_::LegacySse];
 
 pub async fn connect(server: &TestServer, path: Path_) -> (Client, Recorder) {
-    let recorder = Recorder {
-        protocol: Some(ProtocolVersion::V_2025_11_25),
-        ..Recorder::default()
-    };
+    let recorder = Recorder { protocol: Some(ProtocolVersion::V_2025_11_25), ..Recorder::default() };
     let client = match path {
         Path_::StreamableHandshake => {
             let transport = StreamableHttpClientTransport::from_uri(server.url("/mcp"));
@@ -148,14 +138,8 @@ pub async fn connect(server: &TestServer, path: Path_) -> (Client, Recorder) {
         Path_::StreamableStateless => {
             use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
             let transport = StreamableHttpClientTransport::from_uri(server.url("/mcp"));
-            let mode = ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            };
-            recorder
-                .clone()
-                .serve_with_lifecycle(transport, mode)
-                .await
-                .expect("discover over /mcp")
+            let mode = ClientLifecycleMode::Discover { preferred_versions: vec![ProtocolVersion::V_2026_07_28] };
+            recorder.clone().serve_with_lifecycle(transport, mode).await.expect("discover over /mcp")
         }
         Path_::LegacySse => {
             let transport = sse_client::connect(&server.url("/sse")).await;
@@ -166,9 +150,7 @@ pub async fn connect(server: &TestServer, path: Path_) -> (Client, Recorder) {
 }
 
 pub fn call(name: &str, args: Value) -> CallToolRequestParams {
-    let Value::Object(args) = args else {
-        panic!("arguments must be an object")
-    };
+    let Value::Object(args) = args else { panic!("arguments must be an object") };
     CallToolRequestParams::new(name.to_owned()).with_arguments(args)
 }
 

@@ -29,10 +29,7 @@ impl SseParser {
         let mut events = Vec::new();
         while let Some(end) = self.buffer.find("\n\n") {
             let block: String = self.buffer.drain(..end + 2).collect();
-            let mut event = SseEvent {
-                event: "message".into(),
-                data: String::new(),
-            };
+            let mut event = SseEvent { event: "message".into(), data: String::new() };
             let mut has_data = false;
             for line in block.lines() {
                 if let Some(value) = line.strip_prefix("event:") {
@@ -55,12 +52,7 @@ impl SseParser {
 
 pub async fn connect(sse_url: &str) -> Transport {
     let http = reqwest::Client::new();
-    let response = http
-        .get(sse_url)
-        .header("accept", "text/event-stream")
-        .send()
-        .await
-        .expect("GET /sse");
+    let response = http.get(sse_url).header("accept", "text/event-stream").send().await.expect("GET /sse");
     assert_eq!(response.status(), 200, "GET /sse");
     let mut body = response.bytes_stream();
     let mut parser = SseParser::default();
@@ -73,10 +65,7 @@ pub async fn connect(sse_url: &str) -> Transport {
         }
     };
     assert!(endpoint.starts_with('/'), "endpoint must be relative: {endpoint}");
-    let post_url = reqwest::Url::parse(sse_url)
-        .expect("url")
-        .join(&endpoint)
-        .expect("join");
+    let post_url = reqwest::Url::parse(sse_url).expect("url").join(&endpoint).expect("join");
 
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(64);
     tokio::spawn(async move {
@@ -96,16 +85,8 @@ pub async fn connect(sse_url: &str) -> Transport {
     let (to_server, mut outgoing) = mpsc::channel::<ClientJsonRpcMessage>(64);
     tokio::spawn(async move {
         while let Some(message) = outgoing.recv().await {
-            let status = http
-                .post(post_url.clone())
-                .json(&message)
-                .send()
-                .await
-                .map(|r| r.status());
-            assert!(
-                matches!(status, Ok(s) if s == 202),
-                "POST /messages must be 202 at once, got {status:?}"
-            );
+            let status = http.post(post_url.clone()).json(&message).send().await.map(|r| r.status());
+            assert!(matches!(status, Ok(s) if s == 202), "POST /messages must be 202 at once, got {status:?}");
         }
     });
     (PollSender::new(to_server), ReceiverStream::new(from_server))

@@ -1,0 +1,135 @@
+//! The audit trail: one JSON object per line for every tool call and every capability use or
+//! denial. A leaf module: any layer may record, none depends on how records are stored.
+//!
+//! Records name who (agent id when known), what (plugin, tool, capability and target), how it
+//! ended and how long it took. They never contain argument values, command arguments, output or
+//! secrets: the audit log is often shipped to places the tools' data should not go.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+/// Where audit records go. Cloning shares the sink.
+#[derive(Clone, Default)]
+pub struct Audit {
+    sink: Option<Arc<Mutex<Box<dyn Write + Send>>>>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audit").field("enabled", &self.sink.is_some()).finish()
+    }
+}
+
+/// How a capability use ended.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum CapabilityOutcome {
+    /// Refused by policy; `rule` says which check refused it.
+    Denied { rule: String },
+    /// A command ran to an exit status (none if killed) or its time limit.
+    Ran { status: Option<i32>, timed_out: bool },
+    /// Allowed, but it could not be carried out.
+    Failed { reason: String },
+}
+
+/// One audit record.
+#[derive(Debug, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum AuditRecord<'a> {
+    ToolCall {
+        /// From the client's `X-Agent-Id` header: asserted by the client, not verified.
+        agent_id: Option<&'a str>,
+        plugin: &'a str,
+        tool: &'a str,
+        outcome: &'a str,
+        duration_ms: f64,
+    },
+    Capability {
+        plugin: &'a str,
+        tool: &'a str,
+        kind: &'a str,
+        target: &'a str,
+        #[serde(flatten)]
+        outcome: CapabilityOutcome,
+        duration_ms: f64,
+    },
+}
+
+impl Audit {
+    /// An audit trail that records nothing.
+    pub fn disabled() -> Self {
+        Self::default()
+    }
+
+    /// Append records to `writer` (a file, stderr, or a buffer in tests).
+    pub fn to_writer(writer: impl Write + Send + 'static) -> Self {
+        Self { sink: Some(Arc::new(Mutex::new(Box::new(writer)))) }
+    }
+
+    /// Write one record. A failing sink is reported in the log, never to the caller: auditing
+    /// must not change what a call does.
+    pub fn record(&self, record: &AuditRecord<'_>) {
+        let Some(sink) = &self.sink else { return };
+        #[derive(Serialize)]
+        struct Stamped<'r, 'a> {
+            ts: String,
+            #[serde(flatten)]
+            record: &'r AuditRecord<'a>,
+        }
+        let line = match serde_json::to_string(&Stamped { ts: timestamp(), record }) {
+            Ok(line) => line,
+            Err(e) => return tracing::error!(error = %e, "audit record does not serialize"),
+        };
+        let Ok(mut sink) = sink.lock() else { return };
+        if let Err(e) = writeln!(sink, "{line}").and_then(|()| sink.flush()) {
+            tracing::error!(error = %e, "cannot write the audit record");
+        }
+    }
+}
+
+/// Seconds since the Unix epoch with millisecond precision: sortable, and no date crate needed.
+fn timestamp() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:03}", now.as_secs(), now.subsec_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("lock").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn records_are_json_lines_with_flattened_outcomes() {
+        let buffer = Buffer::default();
+        let audit = Audit::to_writer(buffer.clone());
+        audit.record(&AuditRecord::Capability {
+            plugin: "p",
+            tool: "t",
+            kind: "command",
+            target: "deploy",
+            outcome: CapabilityOutcome::Denied { rule: "no such command grant".into() },
+            duration_ms: 0.5,
+        });
+        let text = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("utf8");
+        let value: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON line");
+        assert_eq!(value["event"], "capability");
+        assert_eq!(value["result"], "denied");
+        assert_eq!(value["rule"], "no such command grant");
+        assert_eq!(value["target"], "deploy");
+        assert!(value["ts"].as_str().is_some_and(|ts| ts.contains('.')));
+    }
+}

@@ -1,0 +1,82 @@
+//! The policy file as written: TOML shapes only, every table closed to unknown keys so a typo is
+//! an error that names the key rather than a grant silently missing.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PolicyFile {
+    #[serde(default)]
+    pub(super) defaults: LimitsFile,
+    #[serde(default)]
+    pub(super) plugins: BTreeMap<String, PluginFile>,
+}
+
+/// Per-call limits; absent values keep the built-in defaults.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LimitsFile {
+    pub(super) memory_mib: Option<u64>,
+    pub(super) call_timeout_ms: Option<u64>,
+    pub(super) max_output_kib: Option<u64>,
+    pub(super) captured_output_kib: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct PluginFile {
+    #[serde(flatten)]
+    pub(super) limits: LimitsFile,
+    #[serde(default)]
+    pub(super) env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) config: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(super) directories: Vec<DirectoryFile>,
+    #[serde(default)]
+    pub(super) commands: BTreeMap<String, CommandFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct DirectoryFile {
+    pub(super) host: String,
+    pub(super) guest: String,
+    #[serde(default)]
+    pub(super) writable: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CommandFile {
+    pub(super) program: String,
+    #[serde(default)]
+    pub(super) args: Vec<String>,
+    #[serde(default)]
+    pub(super) allowed_args: Vec<String>,
+    #[serde(default)]
+    pub(super) allow_flags: bool,
+    #[serde(default)]
+    pub(super) env: BTreeMap<String, String>,
+    pub(super) cwd: Option<String>,
+    pub(super) timeout_ms: Option<u64>,
+    pub(super) max_stdout_kib: Option<u64>,
+    pub(super) max_stderr_kib: Option<u64>,
+    #[serde(default)]
+    pub(super) stdin: bool,
+    #[serde(default)]
+    pub(super) full_trust: bool,
+    #[serde(default)]
+    pub(super) limits: ChildLimitsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ChildLimitsFile {
+    pub(super) processes: Option<u64>,
+    pub(super) cpu_seconds: Option<u64>,
+    pub(super) address_space_mib: Option<u64>,
+    pub(super) open_files: Option<u64>,
+}

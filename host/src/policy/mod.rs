@@ -1,0 +1,173 @@
+//! The operator's policy: what each plugin may do. Parsed from TOML at start-up into plain
+//! [`PluginGrants`]; nothing at run time can change it, and no MCP request can reach it.
+//!
+//! Deny by default: a plugin the policy does not name gets no capabilities and the default
+//! limits; a grant the policy does not spell out does not exist.
+
+mod command;
+mod file;
+mod review;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::runtime::{DirectoryGrant, Limits, PluginGrants};
+pub use review::GrantReview;
+
+/// Why a policy file was not accepted. Messages name the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("policy {path}: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("{key}: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+/// The validated policy.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    defaults: Limits,
+    plugins: BTreeMap<String, PluginGrants>,
+}
+
+impl Policy {
+    /// No grants at all; every plugin runs with `defaults`.
+    pub fn deny_all(defaults: Limits) -> Self {
+        Self { defaults, plugins: BTreeMap::new() }
+    }
+
+    /// Read and validate the policy at `path`, on top of `base` limits (from the command line).
+    pub fn load(path: &Path, base: Limits) -> Result<Self, PolicyError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| PolicyError::Read { path: path.to_owned(), source })?;
+        Self::parse(&text, path, base)
+    }
+
+    pub fn parse(text: &str, path: &Path, base: Limits) -> Result<Self, PolicyError> {
+        let parsed: file::PolicyFile =
+            toml::from_str(text).map_err(|e| PolicyError::Syntax { path: path.to_owned(), message: e.to_string() })?;
+        let defaults = apply_limits("defaults", base, &parsed.defaults)?;
+        let mut plugins = BTreeMap::new();
+        for (name, plugin) in &parsed.plugins {
+            let key = format!("plugins.{name}");
+            let mut grants = PluginGrants {
+                limits: apply_limits(&key, defaults.clone(), &plugin.limits)?,
+                env: plugin.env.clone(),
+                config: plugin.config.clone(),
+                ..PluginGrants::default()
+            };
+            for (i, dir) in plugin.directories.iter().enumerate() {
+                grants.directories.push(directory(&format!("{key}.directories[{i}]"), dir)?);
+            }
+            for (command_name, command) in &plugin.commands {
+                let command_key = format!("{key}.commands.{command_name}");
+                grants.commands.insert(command_name.clone(), command::validate(&command_key, command)?);
+            }
+            plugins.insert(name.clone(), grants);
+        }
+        Ok(Self { defaults, plugins })
+    }
+
+    /// What plugin `name` may do (deny-all with the default limits if the policy omits it).
+    pub fn grants_for(&self, name: &str) -> PluginGrants {
+        self.plugins
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| PluginGrants { limits: self.defaults.clone(), ..PluginGrants::default() })
+    }
+
+    /// Plugins the policy names.
+    pub fn plugin_names(&self) -> impl Iterator<Item = &str> {
+        self.plugins.keys().map(String::as_str)
+    }
+}
+
+fn apply_limits(key: &str, mut limits: Limits, file: &file::LimitsFile) -> Result<Limits, PolicyError> {
+    let invalid =
+        |field: &str, reason: &str| PolicyError::Invalid { key: format!("{key}.{field}"), reason: reason.into() };
+    if let Some(mib) = file.memory_mib {
+        if !(1..=4096).contains(&mib) {
+            return Err(invalid("memory_mib", "must be between 1 and 4096"));
+        }
+        limits.memory_bytes = usize::try_from(mib << 20).unwrap_or(usize::MAX);
+    }
+    if let Some(ms) = file.call_timeout_ms {
+        if !(1..=3_600_000).contains(&ms) {
+            return Err(invalid("call_timeout_ms", "must be between 1 and 3600000"));
+        }
+        limits.call_timeout = Duration::from_millis(ms);
+    }
+    if let Some(kib) = file.max_output_kib {
+        limits.max_output_bytes = usize::try_from(kib.saturating_mul(1024)).unwrap_or(usize::MAX);
+    }
+    if let Some(kib) = file.captured_output_kib {
+        limits.captured_output_bytes = usize::try_from(kib.saturating_mul(1024)).unwrap_or(usize::MAX);
+    }
+    Ok(limits)
+}
+
+fn directory(key: &str, dir: &file::DirectoryFile) -> Result<DirectoryGrant, PolicyError> {
+    let invalid = |reason: String| PolicyError::Invalid { key: key.to_owned(), reason };
+    let host = PathBuf::from(&dir.host);
+    if !host.is_absolute() {
+        return Err(invalid(format!("host path {:?} must be absolute", dir.host)));
+    }
+    if !host.is_dir() {
+        return Err(invalid(format!("host path {:?} is not a directory", dir.host)));
+    }
+    if !dir.guest.starts_with('/') || dir.guest.split('/').any(|part| part == "..") {
+        return Err(invalid(format!("guest path {:?} must be absolute, without '..'", dir.guest)));
+    }
+    Ok(DirectoryGrant { host, guest: dir.guest.clone(), writable: dir.writable })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Policy, PolicyError> {
+        Policy::parse(text, Path::new("test.toml"), Limits::default())
+    }
+
+    #[test]
+    fn an_empty_policy_denies_everything() {
+        let grants = parse("").expect("valid").grants_for("anything");
+        assert!(grants.commands.is_empty() && grants.directories.is_empty() && grants.env.is_empty());
+        assert_eq!(grants.limits.memory_bytes, Limits::default().memory_bytes);
+    }
+
+    #[test]
+    fn limits_layer_defaults_then_plugin() {
+        let policy =
+            parse("[defaults]\nmemory_mib = 32\ncall_timeout_ms = 5000\n[plugins.devops]\ncall_timeout_ms = 9000\n")
+                .expect("valid");
+        let devops = policy.grants_for("devops");
+        assert_eq!(devops.limits.memory_bytes, 32 << 20);
+        assert_eq!(devops.limits.call_timeout, Duration::from_millis(9000));
+        assert_eq!(policy.grants_for("other").limits.call_timeout, Duration::from_millis(5000));
+    }
+
+    #[test]
+    fn the_documented_example_uses_only_real_keys() {
+        let example = include_str!("../../../docs/policy.example.toml");
+        let parsed: file::PolicyFile = toml::from_str(example).expect("docs/policy.example.toml parses");
+        let devops = &parsed.plugins["devops"];
+        assert_eq!(devops.commands.len(), 2);
+        assert_eq!(devops.directories.len(), 2);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let unknown = parse("[plugins.devops]\nmemory_mb = 3\n").expect_err("unknown key").to_string();
+        assert!(unknown.contains("memory_mb"), "{unknown}");
+        let range = parse("[plugins.devops]\nmemory_mib = 0\n").expect_err("range").to_string();
+        assert!(range.starts_with("plugins.devops.memory_mib:"), "{range}");
+        let shell = parse("[plugins.p.commands.run]\nprogram = \"/bin/sh\"\n").expect_err("shell").to_string();
+        assert!(shell.starts_with("plugins.p.commands.run:"), "{shell}");
+        let dir = parse("[[plugins.p.directories]]\nhost = \"/\"\nguest = \"/../x\"\n").expect_err("dir").to_string();
+        assert!(dir.starts_with("plugins.p.directories[0]:"), "{dir}");
+    }
+}

@@ -1,0 +1,6 @@
+//! Host implementations of the capability imports. One module per capability; each checks the
+//! plugin's [`PluginGrants`](super::grants::PluginGrants) first and denies what is not granted,
+//! writing an audit record either way.
+
+pub(crate) mod config;
+pub(crate) mod process;

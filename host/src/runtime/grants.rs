@@ -1,0 +1,74 @@
+//! What the operator granted one plugin, as plain validated data. Built from the policy file at
+//! start-up (`policy.rs`); the sandbox and the capability implementations only read it.
+//! Everything absent is denied.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::types::Limits;
+
+/// All grants of one plugin, and the limits its calls run under.
+#[derive(Debug, Clone, Default)]
+pub struct PluginGrants {
+    pub limits: Limits,
+    /// Subprocess commands by the name the plugin uses.
+    pub commands: BTreeMap<String, CommandGrant>,
+    /// Host directories visible to the guest.
+    pub directories: Vec<DirectoryGrant>,
+    /// The guest's entire environment.
+    pub env: BTreeMap<String, String>,
+    /// Values the plugin reads with `config.get`.
+    pub config: BTreeMap<String, String>,
+}
+
+/// One subprocess command: everything about how it runs is fixed here, not by the plugin.
+#[derive(Debug, Clone)]
+pub struct CommandGrant {
+    /// Absolute path of the program.
+    pub program: PathBuf,
+    /// Arguments always passed first.
+    pub leading_args: Vec<String>,
+    /// Each further argument must match one of these in full.
+    pub allowed_args: Vec<regex::Regex>,
+    /// Whether a further argument may start with `-` (option injection guard).
+    pub allow_flags: bool,
+    /// The child's entire environment (nothing is inherited).
+    pub env: BTreeMap<String, String>,
+    /// Working directory of the child.
+    pub cwd: PathBuf,
+    pub timeout: Duration,
+    pub max_stdout_bytes: usize,
+    pub max_stderr_bytes: usize,
+    /// Whether the plugin may send standard input.
+    pub allow_stdin: bool,
+    /// Child resource limits (processes, CPU seconds, address space).
+    pub rlimits: ChildLimits,
+}
+
+/// Resource limits applied to a child process before it executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildLimits {
+    /// Processes the child's user may have (RLIMIT_NPROC): bounds fork bombs.
+    pub max_processes: u64,
+    /// CPU seconds (RLIMIT_CPU).
+    pub cpu_seconds: u64,
+    /// Address space in bytes (RLIMIT_AS).
+    pub address_space_bytes: u64,
+    /// Open files (RLIMIT_NOFILE).
+    pub open_files: u64,
+}
+
+impl Default for ChildLimits {
+    fn default() -> Self {
+        Self { max_processes: 256, cpu_seconds: 60, address_space_bytes: 2 << 30, open_files: 256 }
+    }
+}
+
+/// A host directory mapped into the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryGrant {
+    pub host: PathBuf,
+    pub guest: String,
+    pub writable: bool,
+}
