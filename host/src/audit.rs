@@ -30,6 +30,8 @@ pub enum CapabilityOutcome {
     Denied { rule: String },
     /// A command ran to an exit status (none if killed) or its time limit.
     Ran { status: Option<i32>, timed_out: bool },
+    /// An HTTP request got a response with this status.
+    Responded { status: u16 },
     /// Allowed, but it could not be carried out.
     Failed { reason: String },
 }

@@ -37,6 +37,33 @@ pub(super) struct PluginFile {
     pub(super) directories: Vec<DirectoryFile>,
     #[serde(default)]
     pub(super) commands: BTreeMap<String, CommandFile>,
+    #[serde(default)]
+    pub(super) http: Vec<HttpFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct HttpFile {
+    pub(super) url: String,
+    #[serde(default)]
+    pub(super) allow_ranges: Vec<String>,
+    pub(super) max_response_kib: Option<u64>,
+    pub(super) timeout_ms: Option<u64>,
+    pub(super) secret: Option<SecretFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SecretFile {
+    pub(super) name: String,
+    /// The host environment variable holding the value (read once at start-up)…
+    pub(super) env: Option<String>,
+    /// …or a file holding it (e.g. a mounted Kubernetes secret); trailing newlines are dropped.
+    pub(super) file: Option<String>,
+    pub(super) header: Option<String>,
+    /// Header value template; `{secret}` stands for the value. Default `{secret}`.
+    pub(super) value: Option<String>,
+    pub(super) path_prefix: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -6,6 +6,7 @@
 
 mod command;
 mod file;
+mod http;
 mod review;
 
 use std::collections::BTreeMap;
@@ -61,6 +62,9 @@ impl Policy {
             };
             for (i, dir) in plugin.directories.iter().enumerate() {
                 grants.directories.push(directory(&format!("{key}.directories[{i}]"), dir)?);
+            }
+            for (i, grant) in plugin.http.iter().enumerate() {
+                grants.http.push(http::validate(&format!("{key}.http[{i}]"), grant, &|name| std::env::var(name).ok())?);
             }
             for (command_name, command) in &plugin.commands {
                 let command_key = format!("{key}.commands.{command_name}");
@@ -157,6 +161,8 @@ mod tests {
         let devops = &parsed.plugins["devops"];
         assert_eq!(devops.commands.len(), 2);
         assert_eq!(devops.directories.len(), 2);
+        assert_eq!(devops.http.len(), 2);
+        assert!(parsed.plugins["botfather"].http[0].secret.is_some());
     }
 
     #[test]

@@ -25,6 +25,8 @@ impl GrantReview {
             .chain(grants.directories.iter().map(|d| format!("directory {}", d.guest)))
             .chain(grants.env.keys().map(|k| format!("env {k}")))
             .chain(grants.config.keys().map(|k| format!("config {k}")))
+            .chain(grants.http.iter().map(|g| format!("http {}", g.host)))
+            .chain(grants.http.iter().filter_map(|g| g.secret.as_ref()).map(|s| format!("secret {}", s.name)))
             .collect();
         let needed: BTreeSet<String> = info.requirements.iter().map(describe).collect();
         Self {
@@ -39,7 +41,8 @@ impl GrantReview {
 fn describe(requirement: &Requirement) -> String {
     match requirement {
         Requirement::Command(name) => format!("command {name}"),
-        Requirement::HttpHost(host) => format!("http {host}"),
+        // A declared `host:port` is matched by host: grants carry the port themselves.
+        Requirement::HttpHost(host) => format!("http {}", host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h)),
         Requirement::Directory(path) => format!("directory {path}"),
         Requirement::Env(name) => format!("env {name}"),
         Requirement::Secret(name) => format!("secret {name}"),

@@ -22,6 +22,10 @@ pub use crate::runtime::{CallContext, CallEvent, Content, LogLevel};
 pub use health::{HealthReport, PluginHealth};
 use schema::CheckedSchema;
 
+/// Largest serialized arguments a call may pass to a plugin. They are copied into guest
+/// memory, so this bounds what one call can make a plugin allocate before it even starts.
+pub const MAX_ARGUMENT_BYTES: usize = 1 << 20;
+
 /// The name of the built-in health tool.
 pub const HEALTH_TOOL: &str = "health";
 
@@ -159,11 +163,16 @@ impl Registry {
             return Err(CallError::UnknownTool(name.to_owned()));
         };
         let args = Value::Object(drop_optional_nulls(args.unwrap_or_default(), &route.input));
+        let args_json = args.to_string();
+        if args_json.len() > MAX_ARGUMENT_BYTES {
+            let problem = format!("the arguments are {} bytes; the limit is {MAX_ARGUMENT_BYTES}", args_json.len());
+            return Err(CallError::InvalidArguments { tool: name.to_owned(), problems: vec![problem] });
+        }
         let problems = route.input.violations(&args);
         if !problems.is_empty() {
             return Err(CallError::InvalidArguments { tool: name.to_owned(), problems });
         }
-        let output = self.worker.call(route.plugin.as_str(), &route.tool, args.to_string(), ctx).await??;
+        let output = self.worker.call(route.plugin.as_str(), &route.tool, args_json, ctx).await??;
         let structured = match (&route.output, output.structured) {
             (None, None) => None,
             (None, Some(text)) => serde_json::from_str(&text).ok(),

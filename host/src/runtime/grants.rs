@@ -20,6 +20,57 @@ pub struct PluginGrants {
     pub env: BTreeMap<String, String>,
     /// Values the plugin reads with `config.get`.
     pub config: BTreeMap<String, String>,
+    /// Outgoing HTTP destinations.
+    pub http: Vec<HttpGrant>,
+}
+
+impl PluginGrants {
+    /// Secret values this plugin's requests may carry: scrubbed from everything it returns.
+    pub fn secret_values(&self) -> impl Iterator<Item = &str> {
+        self.http.iter().filter_map(|g| g.secret.as_ref()).map(|s| s.value.as_str())
+    }
+}
+
+/// One outgoing HTTP destination: scheme, host and port must all match.
+#[derive(Debug, Clone)]
+pub struct HttpGrant {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// Lower-case host name or IP literal, exactly as the plugin must write it.
+    pub host: String,
+    pub port: u16,
+    /// Non-public address ranges this destination may resolve to (internal infrastructure).
+    /// Empty: only public addresses.
+    pub allowed_ranges: Vec<ipnet::IpNet>,
+    /// Most response body bytes the plugin may read.
+    pub max_response_bytes: usize,
+    /// Connect and first-byte time limit.
+    pub timeout: Duration,
+    /// A secret the host adds to every request to this destination.
+    pub secret: Option<SecretInjection>,
+}
+
+/// Where a secret goes in a request. The plugin never sees the value.
+#[derive(Clone)]
+pub struct SecretInjection {
+    pub name: String,
+    pub value: String,
+    pub place: SecretPlace,
+}
+
+/// `{secret}` in these templates stands for the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretPlace {
+    /// A request header, e.g. `Authorization: Bearer {secret}`.
+    Header { name: String, template: String },
+    /// Prepended to the request path, e.g. `/bot{secret}` for Telegram's Bot API.
+    PathPrefix { template: String },
+}
+
+impl std::fmt::Debug for SecretInjection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretInjection").field("name", &self.name).field("place", &self.place).finish_non_exhaustive()
+    }
 }
 
 /// One subprocess command: everything about how it runs is fixed here, not by the plugin.

@@ -11,6 +11,7 @@ mod engine;
 mod error;
 pub mod grants;
 mod loader;
+mod redact;
 mod reporter;
 mod sandbox;
 pub mod types;
@@ -25,13 +26,16 @@ use crate::audit::{Audit, AuditRecord};
 use wasmtime::component::{HasSelf, Linker};
 
 pub use error::{CallFailure, LoadError};
-pub use grants::{ChildLimits, CommandGrant, DirectoryGrant, PluginGrants};
+pub use grants::{ChildLimits, CommandGrant, DirectoryGrant, HttpGrant, PluginGrants, SecretInjection, SecretPlace};
 pub use sandbox::CallContext;
 pub use types::{Annotations, CallEvent, Content, Limits, LogLevel, PluginInfo, Requirement, ToolInfo, ToolOutput};
 
 use bindings::{Plugin as PluginBindings, PluginPre};
 use engine::EpochTicker;
 use sandbox::{CallSite, CallState};
+
+/// How the children of granted commands are confined on this build.
+pub const CHILD_CONFINEMENT: &str = capabilities::process::CONFINEMENT;
 
 /// Failure to start the runtime itself (not a plugin's fault).
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +103,9 @@ impl Runtime {
         let engine = engine::new_engine().map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        // Linked for every plugin; the egress hooks refuse whatever the policy does not grant.
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         PluginBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine)?;
@@ -124,7 +131,12 @@ impl Runtime {
     ) -> Result<ToolOutput, CallFailure> {
         let started = std::time::Instant::now();
         let agent_id = ctx.agent_id.clone();
-        let result = self.call_in_sandbox(plugin, tool, args_json, ctx).await;
+        let mut result = self.call_in_sandbox(plugin, tool, args_json, ctx).await;
+        let redactor = redact::Redactor::new(plugin.grants.secret_values());
+        match &mut result {
+            Ok(output) => redactor.output(output),
+            Err(failure) => redactor.failure(failure),
+        }
         let outcome = match &result {
             Ok(_) => "ok",
             Err(failure) => failure.kind(),

@@ -7,6 +7,7 @@
 use tokio::sync::mpsc;
 
 use super::bindings::{host, types};
+use super::redact::Redactor;
 use super::sandbox::CallState;
 use super::types::{CallEvent, Limits, LogLevel};
 
@@ -20,10 +21,16 @@ pub(crate) struct Reporter {
     remaining: u32,
     dropped: u32,
     last_progress: Option<f64>,
+    redactor: Redactor,
 }
 
 impl Reporter {
-    pub(crate) fn new(plugin: &str, sink: Option<mpsc::Sender<CallEvent>>, limits: &Limits) -> Self {
+    pub(crate) fn new(
+        plugin: &str,
+        sink: Option<mpsc::Sender<CallEvent>>,
+        limits: &Limits,
+        redactor: Redactor,
+    ) -> Self {
         Self {
             plugin: plugin.to_owned(),
             sink,
@@ -31,6 +38,7 @@ impl Reporter {
             remaining: limits.max_events_per_call,
             dropped: 0,
             last_progress: None,
+            redactor,
         }
     }
 
@@ -40,6 +48,7 @@ impl Reporter {
     }
 
     fn log(&mut self, level: LogLevel, mut message: String) {
+        self.redactor.text(&mut message);
         super::truncate_utf8(&mut message, self.max_message_bytes);
         // Guest log text may echo arguments, so it stays at debug in the host's own log.
         tracing::debug!(plugin = %self.plugin, ?level, %message, "plugin log");
@@ -57,6 +66,7 @@ impl Reporter {
         }
         self.last_progress = Some(progress);
         let message = message.map(|mut m| {
+            self.redactor.text(&mut m);
             super::truncate_utf8(&mut m, self.max_message_bytes);
             m
         });
@@ -102,7 +112,7 @@ mod tests {
     fn reporter(capacity: usize, quota: u32) -> (Reporter, mpsc::Receiver<CallEvent>) {
         let (tx, rx) = mpsc::channel(capacity);
         let limits = Limits { max_events_per_call: quota, max_message_bytes: 8, ..Limits::default() };
-        (Reporter::new("p", Some(tx), &limits), rx)
+        (Reporter::new("p", Some(tx), &limits, Redactor::default()), rx)
     }
 
     #[test]

@@ -14,10 +14,14 @@ use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
 use crate::audit::Audit;
 
+use super::capabilities::http::{EgressHooks, EgressSite};
 use super::error::CallFailure;
 use super::grants::PluginGrants;
+use super::redact::Redactor;
 use super::reporter::Reporter;
 use super::types::CallEvent;
 
@@ -57,6 +61,8 @@ pub(crate) struct CallState {
     deadline: Instant,
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    egress: EgressHooks,
     limiter: MemoryLimiter,
     pub(crate) reporter: Reporter,
     pub(crate) cancel: CancellationToken,
@@ -68,6 +74,12 @@ pub(crate) struct CallState {
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
     }
 }
 
@@ -112,16 +124,27 @@ pub(crate) fn new_store(
     let wasi = builder.build();
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_TABLE_ENTRIES);
+    let deadline = Instant::now() + budget;
     let state = CallState {
         plugin: site.plugin.to_owned(),
         tool: site.tool.to_owned(),
         grants: Arc::clone(site.grants),
         audit: site.audit.clone(),
-        deadline: Instant::now() + budget,
+        deadline,
         wasi,
         table,
+        http: WasiHttpCtx::new(),
+        egress: EgressHooks {
+            site: Arc::new(EgressSite {
+                plugin: site.plugin.to_owned(),
+                tool: site.tool.to_owned(),
+                grants: Arc::clone(site.grants),
+                audit: site.audit.clone(),
+                deadline,
+            }),
+        },
         limiter: MemoryLimiter { max_bytes: limits.memory_bytes, denied: false },
-        reporter: Reporter::new(site.plugin, ctx.events, limits),
+        reporter: Reporter::new(site.plugin, ctx.events, limits, Redactor::new(site.grants.secret_values())),
         cancel: ctx.cancel,
         interrupted: None,
         stdout,
@@ -200,6 +223,9 @@ fn classify(err: &wasmtime::Error, state: &CallState, budget: Duration) -> CallF
     }
     match err.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => CallFailure::StackOverflow,
+        Some(Trap::MemoryOutOfBounds) => CallFailure::Crashed(
+            "it accessed memory out of bounds (an overflow of a Rust guest's own stack shows up this way)".into(),
+        ),
         Some(trap) => {
             let panic = panic_message(&state.stderr.contents());
             CallFailure::Crashed(match panic {

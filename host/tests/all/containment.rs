@@ -11,8 +11,20 @@ async fn hostile_server() -> TestServer {
     // A short deadline keeps the timeout test fast; memory stays at the 64 MiB default.
     TestServer::start_with(plugins_dir(&["echo.wasm", "hostile.wasm"], &[]), |args| {
         args.call_timeout_ms = 500;
+        args.audit = "audit.jsonl".into(); // relative: rewritten into the test's own directory below
     })
     .await
+}
+
+/// The outcome the audit trail recorded for the last call of `tool`.
+fn audited_outcome(server: &TestServer, tool: &str) -> String {
+    let log = std::fs::read_to_string(server.audit_path()).expect("audit log");
+    let record = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .rfind(|r| r["event"] == "tool_call" && r["tool"] == tool)
+        .expect("a tool_call record");
+    record["outcome"].as_str().expect("outcome").to_owned()
 }
 
 async fn run(server: &TestServer, tool: &str, args: Value) -> Result<Completed, CallError> {
@@ -34,6 +46,7 @@ async fn a_trap_quotes_the_panic_and_the_next_call_succeeds() {
         }
         other => panic!("expected a crash, got {other:?}"),
     }
+    assert_eq!(audited_outcome(&server, "trap"), "crashed");
     assert_still_serving(&server).await;
 }
 
@@ -44,6 +57,7 @@ async fn an_endless_loop_is_stopped_at_the_deadline() {
         Err(CallError::Failed(CallFailure::Timeout(budget))) => assert_eq!(budget.as_millis(), 500),
         other => panic!("expected a timeout, got {other:?}"),
     }
+    assert_eq!(audited_outcome(&server, "spin"), "timeout");
     assert_still_serving(&server).await;
 }
 
@@ -56,6 +70,18 @@ async fn a_memory_bomb_hits_the_memory_limit() {
         Err(CallError::Failed(CallFailure::MemoryLimit(limit))) => assert_eq!(limit, 64 << 20),
         other => panic!("expected the memory limit, got {other:?}"),
     }
+    assert_eq!(audited_outcome(&server, "alloc"), "memory_limit");
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn unbounded_recursion_exhausts_the_wasm_stack_not_the_host() {
+    let server = hostile_server().await;
+    match run(&server, "hostile__recurse", json!({})).await {
+        Err(CallError::Failed(CallFailure::StackOverflow)) => {}
+        other => panic!("expected a stack overflow, got {other:?}"),
+    }
+    assert_eq!(audited_outcome(&server, "recurse"), "stack_overflow");
     assert_still_serving(&server).await;
 }
 
@@ -78,5 +104,18 @@ async fn floods_of_stdout_and_log_messages_are_capped_not_fatal() {
     assert!(matches!(&printed, Ok(_) | Err(CallError::Failed(CallFailure::Crashed(_)))), "{printed:?}");
     let logged = run(&server, "hostile__log_flood", json!({"count": 100_000})).await.expect("log flood returns");
     assert_eq!(logged.content, vec![Content::Text("ok".into())]);
+    assert_still_serving(&server).await;
+}
+
+#[tokio::test]
+async fn oversized_arguments_are_refused_before_the_plugin_runs() {
+    let server = hostile_server().await;
+    let huge = "x".repeat(1_500_000);
+    match run(&server, "echo__echo", json!({ "text": huge })).await {
+        Err(CallError::InvalidArguments { problems, .. }) => {
+            assert!(problems[0].contains("the limit is 1048576"), "{problems:?}");
+        }
+        other => panic!("expected invalid arguments, got {other:?}"),
+    }
     assert_still_serving(&server).await;
 }

@@ -55,6 +55,11 @@ impl RawSession {
         reqwest::Client::new().post(&self.post_url).json(body).send().await.expect("POST").status()
     }
 
+    async fn post_as(&self, agent: &str, body: &Value) -> reqwest::StatusCode {
+        let request = reqwest::Client::new().post(&self.post_url).header("x-agent-id", agent).json(body);
+        request.send().await.expect("POST").status()
+    }
+
     async fn initialize(&mut self) {
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}});
@@ -166,4 +171,27 @@ async fn healthz_reports_plugins_and_queue() {
     assert_eq!(report["plugins"][0]["name"], "echo");
     assert_eq!(report["queue_depth"], 0);
     assert!(report["tool_count"].as_u64() > Some(1));
+}
+
+#[tokio::test]
+async fn the_agent_id_header_reaches_the_audit_trail() {
+    let dir = crate::support::plugins_dir(&["echo.wasm"], &[]);
+    let server = TestServer::start_with(dir, |args| args.audit = "audit.jsonl".into()).await;
+    let mut session = RawSession::open(&server).await;
+    session.initialize().await;
+    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                      "params": {"name": "echo__echo", "arguments": {"text": "private words"}}});
+    assert_eq!(session.post_as("agent-7", &call).await, 202);
+    let reply: Value = serde_json::from_str(&session.next_event().await.data).expect("JSON");
+    assert_eq!(reply["id"], 9);
+    let log = std::fs::read_to_string(server.audit_path()).expect("audit log");
+    let record: Value = log
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|r: &Value| r["event"] == "tool_call")
+        .expect("a tool_call record");
+    assert_eq!(record["agent_id"], "agent-7");
+    assert_eq!(record["plugin"], "echo");
+    assert_eq!(record["outcome"], "ok");
+    assert!(!log.contains("private words"), "argument values never reach the audit log");
 }

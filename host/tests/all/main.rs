@@ -12,5 +12,6 @@ mod clients;
 mod containment;
 mod legacy_http;
 mod loading;
+mod network;
 mod support;
 mod worker_queue;

@@ -3,4 +3,6 @@
 //! writing an audit record either way.
 
 pub(crate) mod config;
+pub(crate) mod http;
+mod net;
 pub(crate) mod process;

@@ -18,6 +18,10 @@ use crate::runtime::bindings::process::{self, Output, RunError};
 use crate::runtime::grants::{ChildLimits, CommandGrant};
 use crate::runtime::sandbox::CallState;
 
+/// How children of granted commands are confined, reported at start-up and by `sanctum check`.
+pub(crate) const CONFINEMENT: &str = "own process group (killed whole), cleared environment, fds 0-2 only, \
+     setrlimit (processes, CPU, address space, open files); Landlock/namespaces: not enforced";
+
 /// Most further arguments a plugin may pass, and the longest one (bytes).
 const MAX_ARGS: usize = 64;
 const MAX_ARG_BYTES: usize = 4096;

@@ -49,6 +49,7 @@ pub struct TestServer {
     pub load_errors: Vec<String>,
     pub refusals: Vec<String>,
     shutdown: CancellationToken,
+    audit_path: PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -60,6 +61,11 @@ impl TestServer {
     pub async fn start_with(dir: tempfile::TempDir, configure: impl FnOnce(&mut ServeArgs)) -> Self {
         let mut args = ServeArgs::for_plugins(dir.path());
         configure(&mut args);
+        // A relative audit file lands in this server's own temporary directory.
+        let audit_path = dir.path().join(&args.audit);
+        if !matches!(args.audit.as_str(), "-" | "off") {
+            args.audit = audit_path.display().to_string();
+        }
         let shutdown = CancellationToken::new();
         let app = sanctum::app::build(&args, shutdown.clone()).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
@@ -71,8 +77,14 @@ impl TestServer {
             load_errors: app.load_errors.iter().map(ToString::to_string).collect(),
             refusals: app.refusals.iter().map(ToString::to_string).collect(),
             shutdown,
+            audit_path,
             _dir: dir,
         }
+    }
+
+    /// Where this server writes its audit records (when a file was configured).
+    pub fn audit_path(&self) -> &Path {
+        &self.audit_path
     }
 
     pub fn url(&self, path: &str) -> String {
