@@ -58,6 +58,11 @@ timeout_ms = 300
 program = "/bin/cat"
 stdin = true
 max_stdout_kib = 1
+
+[plugins.probe.commands.limits]
+program = "/bin/cat"
+args = ["/proc/self/limits"]
+limits = {{ processes = 77, cpu_seconds = 9, address_space_mib = 1024, open_files = 33 }}
 "#,
             data = data.display(),
             scratch = scratch.display(),
@@ -219,6 +224,20 @@ async fn stdin_is_delivered_only_where_granted_and_output_is_capped() {
     assert_eq!(out["stdout_truncated"], true);
     let refused = run(&sandbox.server, "probe__run", json!({"command": "echo", "args": [], "stdin": "x"})).await;
     assert!(tool_error(refused).contains("standard input"));
+}
+
+#[tokio::test]
+async fn resource_limits_are_applied_to_the_child_before_it_runs() {
+    let sandbox = Sandbox::start().await;
+    let out = command(&sandbox.server, "limits", &[]).await.expect("runs");
+    let limits = out["stdout"].as_str().expect("text");
+    let row = |name: &str| {
+        limits.lines().find(|l| l.starts_with(name)).map(|l| l.split_whitespace().collect::<Vec<_>>()).expect(name)
+    };
+    assert!(row("Max processes").contains(&"77"), "{limits}");
+    assert!(row("Max cpu time").contains(&"9"), "{limits}");
+    assert!(row("Max open files").contains(&"33"), "{limits}");
+    assert!(row("Max address space").contains(&"1073741824"), "{limits}");
 }
 
 #[test]

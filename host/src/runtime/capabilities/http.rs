@@ -58,6 +58,10 @@ impl WasiHttpHooks for EgressHooks {
                 Err(Refused::Failed(error)) => CapabilityOutcome::Failed { reason: error.to_string() },
             };
             let label = target.map_or_else(|_| "(invalid URL)".to_owned(), |t| t.label());
+            if let CapabilityOutcome::Denied { rule } = &outcome {
+                // Names the missing grant for the operator; the guest only sees "denied".
+                tracing::warn!(plugin = %site.plugin, target = %label, %rule, "http request denied");
+            }
             site.audit.record(&AuditRecord::Capability {
                 plugin: &site.plugin,
                 tool: &site.tool,

@@ -61,6 +61,9 @@ impl process::Host for CallState {
 
 impl CallState {
     fn audit_command(&self, command: &str, outcome: CapabilityOutcome, started: Instant) {
+        if let CapabilityOutcome::Denied { rule } = &outcome {
+            tracing::warn!(plugin = %self.plugin, command, %rule, "command denied");
+        }
         self.audit.record(&AuditRecord::Capability {
             plugin: &self.plugin,
             tool: &self.tool,
