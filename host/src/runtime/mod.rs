@@ -172,9 +172,12 @@ impl Runtime {
         if dropped > 0 {
             tracing::debug!(plugin = %plugin.info.name, dropped, "plugin events dropped");
         }
+        let denials = store.data().denials();
         match result? {
             Ok(output) => Ok(loader::convert_output(output, limits.max_output_bytes)),
-            Err(error) => Err(CallFailure::Tool(error.message)),
+            Err(error) if denials.is_empty() => Err(CallFailure::Tool(error.message)),
+            // The guest only learnt "denied"; tell the model (and the operator) which grant is missing.
+            Err(error) => Err(CallFailure::Tool(format!("{} [sanctum: {}]", error.message, denials.join("; ")))),
         }
     }
 }

@@ -141,6 +141,7 @@ pub(crate) fn new_store(
                 grants: Arc::clone(site.grants),
                 audit: site.audit.clone(),
                 deadline,
+                denials: std::sync::Mutex::default(),
             }),
         },
         limiter: MemoryLimiter { max_bytes: limits.memory_bytes, denied: false },
@@ -157,6 +158,11 @@ pub(crate) fn new_store(
 }
 
 impl CallState {
+    /// What the policy refused during this call (so far only outgoing requests report here).
+    pub(crate) fn denials(&self) -> Vec<String> {
+        self.egress.site.denials.lock().map(|d| d.clone()).unwrap_or_default()
+    }
+
     /// Time left before the call's deadline.
     pub(crate) fn remaining_budget(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())

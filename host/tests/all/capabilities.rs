@@ -138,6 +138,12 @@ async fn granted_directories_are_visible_with_their_permissions_and_nothing_else
         assert!(denied.starts_with("cannot read"), "{escape}: {denied}");
         assert!(!denied.contains("outside the grant"), "{escape} leaked the file");
     }
+    let refused_reads = sandbox
+        .audit()
+        .into_iter()
+        .filter(|r| r["event"] == "tool_call" && r["tool"] == "read_file" && r["outcome"] == "tool_error")
+        .count();
+    assert_eq!(refused_reads, 5, "each refused read is in the audit trail");
     assert_still_serving(server).await;
 }
 

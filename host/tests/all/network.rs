@@ -125,14 +125,18 @@ async fn everything_not_granted_or_not_public_is_refused_before_connecting() {
     ];
     for url in &cases {
         let refused = fetch(&net, url, json!([])).await.expect_err(url);
-        assert!(refused.to_lowercase().contains("denied"), "{url}: {refused}");
+        assert!(refused.contains("[sanctum: HTTP request to http"), "{url}: names the refusal: {refused}");
     }
+    let ungranted = fetch(&net, &cases[0], json!([])).await.expect_err("port");
+    assert!(ungranted.contains(&format!("no http grant for http://127.0.0.1:{wrong_port}")), "{ungranted}");
     assert!(net.seen.lock().expect("lock").is_empty(), "no refused request reached the API");
     let audit = std::fs::read_to_string(&net.audit_log).expect("audit");
-    assert_eq!(audit.matches(r#""result":"denied""#).count(), cases.len(), "{audit}");
+    assert_eq!(audit.matches(r#""result":"denied""#).count(), cases.len() + 1, "{audit}");
     assert!(audit.contains("resolves to a loopback address"), "{audit}");
     assert!(audit.contains("resolves to a link-local address"), "{audit}");
     assert!(audit.contains("IPv4-mapped"), "{audit}");
+    let ok = fetch(&net, &format!("http://127.0.0.1:{}/echo", net.port), json!([])).await.expect("still serving");
+    assert_eq!(ok["status"], 200);
 }
 
 #[tokio::test]

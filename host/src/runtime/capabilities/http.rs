@@ -38,6 +38,8 @@ pub(crate) struct EgressSite {
     pub(crate) grants: Arc<PluginGrants>,
     pub(crate) audit: Audit,
     pub(crate) deadline: Instant,
+    /// Why requests of this call were denied, to name the missing grant in the tool error.
+    pub(crate) denials: std::sync::Mutex<Vec<String>>,
 }
 
 impl WasiHttpHooks for EgressHooks {
@@ -59,8 +61,12 @@ impl WasiHttpHooks for EgressHooks {
             };
             let label = target.map_or_else(|_| "(invalid URL)".to_owned(), |t| t.label());
             if let CapabilityOutcome::Denied { rule } = &outcome {
-                // Names the missing grant for the operator; the guest only sees "denied".
+                // wasi-http can only tell the guest "denied"; the host names the rule in its log
+                // and appends it to the call's tool error.
                 tracing::warn!(plugin = %site.plugin, target = %label, %rule, "http request denied");
+                if let Ok(mut denials) = site.denials.lock() {
+                    denials.push(format!("HTTP request to {label} denied: {rule}"));
+                }
             }
             site.audit.record(&AuditRecord::Capability {
                 plugin: &site.plugin,
