@@ -10,7 +10,7 @@ use axum::Router;
 use tokio_util::sync::CancellationToken;
 
 use crate::audit::Audit;
-use crate::config::ServeArgs;
+use crate::config::{CallArgs, ServeArgs};
 use crate::mcp::McpServer;
 use crate::policy::{GrantReview, Policy};
 use crate::registry::{Refusal, Registry};
@@ -62,6 +62,44 @@ pub async fn build(args: &ServeArgs, shutdown: CancellationToken) -> anyhow::Res
     let mcp = McpServer::new(Arc::clone(&registry));
     let router = transport::router(mcp, RouterOptions { extra_allowed_hosts: args.allowed_hosts.clone(), shutdown });
     Ok(App { router, registry, load_errors, refusals, reviews, unknown_policy_plugins })
+}
+
+/// What `sanctum call` produced: the MCP result as a client would receive it.
+#[derive(Debug)]
+pub enum LocalCall {
+    /// A tool result; `is_error` is its `isError`.
+    Result { json: serde_json::Value, is_error: bool },
+    /// A JSON-RPC error a client would have received (e.g. unknown tool).
+    ProtocolError(String),
+}
+
+/// Run one tool of the plugin at `args.plugin` through the same gate and sandbox as the server.
+pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
+    let policy = match &args.policy {
+        Some(path) => Policy::load(path, args.limits())?,
+        None => Policy::deny_all(args.limits()),
+    };
+    let runtime = Runtime::new(args.limits(), open_audit(&args.audit)?).context("starting the wasm runtime")?;
+    let plugin = runtime.load(&args.plugin).await?;
+    let name = plugin.info().name.clone();
+    let plugin = plugin.with_grants(policy.grants_for(&name));
+    let info = plugin.info().clone();
+    let worker = WorkerHandle::spawn(runtime, vec![plugin], 1).context("starting the worker")?;
+    let (registry, refusals) = Registry::build(std::slice::from_ref(&info), worker);
+    for refusal in refusals {
+        tracing::warn!(%refusal, "refused");
+    }
+    let arguments: serde_json::Value = serde_json::from_str(&args.args).context("--args is not JSON")?;
+    let serde_json::Value::Object(arguments) = arguments else { anyhow::bail!("--args must be a JSON object") };
+    let tool =
+        if args.tool.contains(crate::ids::SEPARATOR) { args.tool.clone() } else { format!("{name}__{}", args.tool) };
+    let outcome = registry.call(&tool, Some(arguments), crate::registry::CallContext::default()).await;
+    Ok(match crate::mcp::render_outcome(outcome) {
+        Ok(result) => {
+            LocalCall::Result { is_error: result.is_error == Some(true), json: serde_json::to_value(&result)? }
+        }
+        Err(error) => LocalCall::ProtocolError(error.message.to_string()),
+    })
 }
 
 /// `-` is stderr, `off` disables auditing, anything else is a file appended to.

@@ -23,6 +23,32 @@ pub enum Command {
     /// Validate the policy and the plugins against it, print what each plugin is granted,
     /// misses and leaves unused, and exit non-zero on any problem. Serves nothing.
     Check(ServeArgs),
+    /// Run one tool of one plugin file in the same sandbox the server uses, print the MCP
+    /// result as JSON, and exit 0 (success), 2 (tool error) or 1 (anything else).
+    Call(CallArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CallArgs {
+    /// The plugin component (`.wasm`).
+    pub plugin: PathBuf,
+    /// The tool: its name within the plugin (`echo`) or as served (`echo__echo`).
+    pub tool: String,
+    /// The arguments, as a JSON object.
+    #[arg(long, default_value = "{}")]
+    pub args: String,
+    /// The operator's policy, for the grants the call runs with (none without it).
+    #[arg(long, env = "SANCTUM_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Wall-clock limit of the call, in milliseconds.
+    #[arg(long, env = "SANCTUM_CALL_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub call_timeout_ms: u64,
+    /// Linear memory the call may use, in MiB.
+    #[arg(long, env = "SANCTUM_MEMORY_LIMIT_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub memory_limit_mib: u64,
+    /// Where audit records go: a file, `-` for stderr, or `off`.
+    #[arg(long, default_value = "off")]
+    pub audit: String,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -76,10 +102,20 @@ impl ServeArgs {
     }
 
     pub fn limits(&self) -> Limits {
-        Limits {
-            call_timeout: Duration::from_millis(self.call_timeout_ms),
-            memory_bytes: usize::try_from(self.memory_limit_mib << 20).unwrap_or(usize::MAX),
-            ..Limits::default()
-        }
+        limits(self.call_timeout_ms, self.memory_limit_mib)
+    }
+}
+
+impl CallArgs {
+    pub fn limits(&self) -> Limits {
+        limits(self.call_timeout_ms, self.memory_limit_mib)
+    }
+}
+
+fn limits(call_timeout_ms: u64, memory_limit_mib: u64) -> Limits {
+    Limits {
+        call_timeout: Duration::from_millis(call_timeout_ms),
+        memory_bytes: usize::try_from(memory_limit_mib << 20).unwrap_or(usize::MAX),
+        ..Limits::default()
     }
 }

@@ -7,18 +7,41 @@ use clap::Parser as _;
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use sanctum::config::{Cli, Command, ServeArgs};
+use sanctum::app::LocalCall;
+use sanctum::config::{CallArgs, Cli, Command, ServeArgs};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // `call` prints its result on stdout; keep its stderr to what went wrong.
+    let default_level = if matches!(cli.command, Command::Call(_)) { "warn" } else { "info" };
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("SANCTUM_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_env("SANCTUM_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)))
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Check(args) => check(args).await,
+        Command::Call(args) => call(args).await,
+    }
+}
+
+/// Exit status of `sanctum call` when the tool returned `isError` (as Letta Code's CLI does).
+const TOOL_ERROR_EXIT: i32 = 2;
+
+async fn call(args: CallArgs) -> anyhow::Result<()> {
+    match sanctum::app::call_file(&args).await? {
+        LocalCall::Result { json, is_error } => {
+            #[allow(clippy::print_stdout)]
+            {
+                println!("{}", serde_json::to_string_pretty(&json)?);
+            }
+            if is_error {
+                std::process::exit(TOOL_ERROR_EXIT);
+            }
+            Ok(())
+        }
+        LocalCall::ProtocolError(message) => anyhow::bail!("{message}"),
     }
 }
 

@@ -23,7 +23,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use tokio::sync::mpsc;
 
-use crate::registry::{CallContext, Registry, ToolSpec};
+use crate::registry::{CallContext, CallError, Completed, Registry, ToolSpec};
 use notify::{Forwarder, Forwarding};
 
 /// Which transport a handler instance serves; it bounds the protocol versions offered.
@@ -85,6 +85,11 @@ impl McpServer {
             logger: tool.to_owned(),
         }
     }
+}
+
+/// The MCP result a client would get for `outcome` (for `sanctum call`, which has no client).
+pub fn render_outcome(outcome: Result<Completed, CallError>) -> Result<rmcp::model::CallToolResult, ErrorData> {
+    outcome::render(outcome)
 }
 
 /// Longest agent id kept; it is client-asserted text headed for logs.

@@ -286,3 +286,35 @@ async fn assert_still_serving(server: &TestServer) {
     let ok = run(server, "echo__echo", json!({"text": "alive"})).await.expect("next call");
     assert_eq!(text(&ok), "alive");
 }
+
+#[test]
+fn sanctum_call_runs_one_tool_in_the_sandbox_with_the_policy() {
+    let call = |plugin: &str, tool: &str, args: &str, policy: Option<&Path>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sanctum"));
+        command.args(["call"]).arg(crate::support::plugin_file(plugin)).args([tool, "--args", args]);
+        if let Some(policy) = policy {
+            command.arg("--policy").arg(policy);
+        }
+        let output = command.output().expect("run sanctum call");
+        let json: Option<Value> = serde_json::from_slice(&output.stdout).ok();
+        (output.status.code(), json, String::from_utf8_lossy(&output.stderr).into_owned())
+    };
+    let (code, json, _) = call("echo.wasm", "echo", r#"{"text": "hi", "repeat": 2}"#, None);
+    assert_eq!(code, Some(0));
+    assert_eq!(json.expect("JSON")["content"][0]["text"], "hi hi");
+
+    let (code, json, _) = call("echo.wasm", "echo__echo", r#"{"text": 5}"#, None);
+    assert_eq!(code, Some(2), "a tool error exits 2");
+    assert!(json.expect("JSON")["content"][0]["text"].as_str().is_some_and(|t| t.starts_with("invalid arguments")));
+
+    let (code, _, stderr) = call("echo.wasm", "nope", "{}", None);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("unknown tool: echo__nope"), "{stderr}");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[plugins.probe]\nconfig = { greeting = \"from the policy\" }\n").expect("write");
+    let (code, json, _) = call("probe.wasm", "config", r#"{"key": "greeting"}"#, Some(&policy));
+    assert_eq!(code, Some(0));
+    assert_eq!(json.expect("JSON")["content"][0]["text"], "from the policy");
+}
