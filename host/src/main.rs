@@ -74,7 +74,7 @@ async fn check(args: ServeArgs) -> anyhow::Result<()> {
             }
             problems += review.missing.len();
         }
-        println!("child processes: {}", sanctum::runtime::CHILD_CONFINEMENT);
+        println!("child processes: {}", sanctum::runtime::child_confinement());
         println!("{} tools; {problems} problem(s)", app.registry.health().tool_count);
     }
     if problems > 0 {
@@ -103,7 +103,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!(plugin = %review.plugin, unused = ?review.unused, "granted but not declared as needed");
         }
     }
-    tracing::info!(confinement = sanctum::runtime::CHILD_CONFINEMENT, "subprocess confinement");
+    tracing::info!(confinement = %sanctum::runtime::child_confinement(), "subprocess confinement");
     let health = app.registry.health();
     tracing::info!(plugins = health.plugins.len(), tools = health.tool_count, "tools ready");
 

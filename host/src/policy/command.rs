@@ -108,6 +108,21 @@ pub(super) fn validate(key: &str, file: &CommandFile) -> Result<CommandGrant, Po
     }
     let kib =
         |v: Option<u64>| usize::try_from(v.unwrap_or(DEFAULT_OUTPUT_KIB).saturating_mul(1024)).unwrap_or(usize::MAX);
+    let absolute = |field: &str, paths: &[String]| -> Result<Vec<PathBuf>, PolicyError> {
+        paths
+            .iter()
+            .map(|p| {
+                let path = PathBuf::from(p);
+                if path.is_absolute() {
+                    Ok(path)
+                } else {
+                    Err(invalid(format!("{field} entry {p:?} must be absolute")))
+                }
+            })
+            .collect()
+    };
+    let readable = absolute("readable", file.readable.as_deref().unwrap_or(&["/".to_owned()]))?;
+    let writable = absolute("writable", &file.writable)?;
     let defaults = ChildLimits::default();
     let limits = &file.limits;
     Ok(CommandGrant {
@@ -127,6 +142,8 @@ pub(super) fn validate(key: &str, file: &CommandFile) -> Result<CommandGrant, Po
             address_space_bytes: limits.address_space_mib.map_or(defaults.address_space_bytes, |m| m << 20),
             open_files: limits.open_files.unwrap_or(defaults.open_files),
         },
+        readable,
+        writable,
     })
 }
 
@@ -177,6 +194,8 @@ mod tests {
             stdin: false,
             full_trust: false,
             limits: Default::default(),
+            readable: None,
+            writable: vec![],
         }
     }
 

@@ -97,6 +97,9 @@ pub(super) struct CommandFile {
     pub(super) full_trust: bool,
     #[serde(default)]
     pub(super) limits: ChildLimitsFile,
+    pub(super) readable: Option<Vec<String>>,
+    #[serde(default)]
+    pub(super) writable: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -95,6 +95,10 @@ pub struct CommandGrant {
     pub allow_stdin: bool,
     /// Child resource limits (processes, CPU seconds, address space).
     pub rlimits: ChildLimits,
+    /// Paths the child may read and execute beneath (Landlock, where the kernel has it).
+    pub readable: Vec<PathBuf>,
+    /// Paths the child may also write beneath. `/dev/null` is always writable.
+    pub writable: Vec<PathBuf>,
 }
 
 /// Resource limits applied to a child process before it executes.

@@ -34,8 +34,10 @@ use bindings::{Plugin as PluginBindings, PluginPre};
 use engine::EpochTicker;
 use sandbox::{CallSite, CallState};
 
-/// How the children of granted commands are confined on this build.
-pub const CHILD_CONFINEMENT: &str = capabilities::process::CONFINEMENT;
+/// How the children of granted commands are confined on this machine (checks the kernel).
+pub fn child_confinement() -> String {
+    capabilities::process::confinement()
+}
 
 /// Failure to start the runtime itself (not a plugin's fault).
 #[derive(Debug, thiserror::Error)]
