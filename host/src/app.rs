@@ -34,10 +34,7 @@ pub struct App {
 }
 
 pub async fn build(args: &ServeArgs, shutdown: CancellationToken) -> anyhow::Result<App> {
-    let policy = match &args.policy {
-        Some(path) => Policy::load(path, args.limits())?,
-        None => Policy::deny_all(args.limits()),
-    };
+    let policy = load_policy(args.policy.as_deref(), args.limits())?;
     let audit = open_audit(&args.audit)?;
     let runtime = Runtime::new(args.limits(), audit).context("starting the wasm runtime")?;
     let (plugins, load_errors) = load_plugins(&runtime, &args.plugins).await;
@@ -75,10 +72,7 @@ pub enum LocalCall {
 
 /// Run one tool of the plugin at `args.plugin` through the same gate and sandbox as the server.
 pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
-    let policy = match &args.policy {
-        Some(path) => Policy::load(path, args.limits())?,
-        None => Policy::deny_all(args.limits()),
-    };
+    let policy = load_policy(args.policy.as_deref(), args.limits())?;
     let runtime = Runtime::new(args.limits(), open_audit(&args.audit)?).context("starting the wasm runtime")?;
     let plugin = runtime.load(&args.plugin).await?;
     let name = plugin.info().name.clone();
@@ -99,6 +93,14 @@ pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
             LocalCall::Result { is_error: result.is_error == Some(true), json: serde_json::to_value(&result)? }
         }
         Err(error) => LocalCall::ProtocolError(error.message.to_string()),
+    })
+}
+
+/// The operator's policy, or deny-all when there is none.
+fn load_policy(path: Option<&Path>, limits: crate::runtime::Limits) -> anyhow::Result<Policy> {
+    Ok(match path {
+        Some(path) => Policy::load(path, limits)?,
+        None => Policy::deny_all(limits),
     })
 }
 

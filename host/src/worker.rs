@@ -115,7 +115,7 @@ impl WorkerLoop {
             let result = self.runtime.call(plugin, &job.tool, &job.args_json, job.ctx).await;
             self.running.store(false, std::sync::atomic::Ordering::Relaxed);
             let run_ms = started.elapsed().as_secs_f64() * 1e3;
-            let outcome = result.as_ref().map_or_else(CallFailure::kind, |_| "ok");
+            let outcome = CallFailure::outcome(&result);
             tracing::info!(plugin = %job.plugin, tool = %job.tool, queued_ms, run_ms, waiting, outcome, "call finished");
             if let Err(e) = &result {
                 tracing::debug!(plugin = %job.plugin, tool = %job.tool, error = %e, "call failed");

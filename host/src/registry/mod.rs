@@ -140,10 +140,6 @@ impl Registry {
         self.specs.values()
     }
 
-    pub fn tool(&self, name: &str) -> Option<&ToolSpec> {
-        self.specs.get(name)
-    }
-
     /// What `health` and `/healthz` report.
     pub fn health(&self) -> HealthReport {
         HealthReport::new(&self.plugins, self.specs.len(), &self.worker)

@@ -47,6 +47,11 @@ pub enum CallFailure {
 }
 
 impl CallFailure {
+    /// `ok`, or the kind of failure: the outcome name logs and audit records use.
+    pub fn outcome<T>(result: &Result<T, Self>) -> &'static str {
+        result.as_ref().map_or_else(Self::kind, |_| "ok")
+    }
+
     /// A short stable name for logs, metrics and audit records.
     pub fn kind(&self) -> &'static str {
         match self {

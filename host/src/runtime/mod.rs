@@ -82,10 +82,6 @@ impl Plugin {
         &self.info
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn grants(&self) -> &PluginGrants {
         &self.grants
     }
@@ -114,10 +110,6 @@ impl Runtime {
         Ok(Self { engine, linker, limits, audit, _ticker: ticker })
     }
 
-    pub fn limits(&self) -> &Limits {
-        &self.limits
-    }
-
     /// Compile `path`, check it against the world, and read its `describe()`.
     pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
         loader::load(self, path).await
@@ -139,10 +131,7 @@ impl Runtime {
             Ok(output) => redactor.output(output),
             Err(failure) => redactor.failure(failure),
         }
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(failure) => failure.kind(),
-        };
+        let outcome = CallFailure::outcome(&result);
         self.audit.record(&AuditRecord::ToolCall {
             agent_id: agent_id.as_deref(),
             plugin: &plugin.info.name,

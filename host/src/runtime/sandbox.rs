@@ -18,7 +18,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::audit::Audit;
 
-use super::capabilities::http::{EgressHooks, EgressSite};
+use super::capabilities::http::EgressHooks;
 use super::error::CallFailure;
 use super::grants::PluginGrants;
 use super::redact::Redactor;
@@ -50,8 +50,9 @@ enum Interrupt {
     Cancelled,
 }
 
-/// The data of one call's `Store`. Dropped with the store at the end of the call.
-pub(crate) struct CallState {
+/// Who is calling what, under which grants, until when: shared by every capability of one call
+/// (the egress hooks hold it too, since wasi-http needs them as a separate value).
+pub(crate) struct CallScope {
     pub(crate) plugin: String,
     /// The tool being called (`describe` while loading).
     pub(crate) tool: String,
@@ -59,6 +60,26 @@ pub(crate) struct CallState {
     pub(crate) audit: Audit,
     /// When the call's budget runs out; host calls get at most what is left.
     deadline: Instant,
+    /// What the policy refused during this call, to name the missing grant in the tool error.
+    denials: std::sync::Mutex<Vec<String>>,
+}
+
+impl CallScope {
+    /// Time left before the call's deadline.
+    pub(crate) fn remaining_budget(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    pub(crate) fn record_denial(&self, denial: String) {
+        if let Ok(mut denials) = self.denials.lock() {
+            denials.push(denial);
+        }
+    }
+}
+
+/// The data of one call's `Store`. Dropped with the store at the end of the call.
+pub(crate) struct CallState {
+    pub(crate) scope: Arc<CallScope>,
     wasi: WasiCtx,
     table: ResourceTable,
     http: WasiHttpCtx,
@@ -124,26 +145,20 @@ pub(crate) fn new_store(
     let wasi = builder.build();
     let mut table = ResourceTable::new();
     table.set_max_capacity(MAX_TABLE_ENTRIES);
-    let deadline = Instant::now() + budget;
-    let state = CallState {
+    let scope = Arc::new(CallScope {
         plugin: site.plugin.to_owned(),
         tool: site.tool.to_owned(),
         grants: Arc::clone(site.grants),
         audit: site.audit.clone(),
-        deadline,
+        deadline: Instant::now() + budget,
+        denials: std::sync::Mutex::default(),
+    });
+    let state = CallState {
+        scope: Arc::clone(&scope),
         wasi,
         table,
         http: WasiHttpCtx::new(),
-        egress: EgressHooks {
-            site: Arc::new(EgressSite {
-                plugin: site.plugin.to_owned(),
-                tool: site.tool.to_owned(),
-                grants: Arc::clone(site.grants),
-                audit: site.audit.clone(),
-                deadline,
-                denials: std::sync::Mutex::default(),
-            }),
-        },
+        egress: EgressHooks { scope },
         limiter: MemoryLimiter { max_bytes: limits.memory_bytes, denied: false },
         reporter: Reporter::new(site.plugin, ctx.events, limits, Redactor::new(site.grants.secret_values())),
         cancel: ctx.cancel,
@@ -160,12 +175,7 @@ pub(crate) fn new_store(
 impl CallState {
     /// What the policy refused during this call (so far only outgoing requests report here).
     pub(crate) fn denials(&self) -> Vec<String> {
-        self.egress.site.denials.lock().map(|d| d.clone()).unwrap_or_default()
-    }
-
-    /// Time left before the call's deadline.
-    pub(crate) fn remaining_budget(&self) -> Duration {
-        self.deadline.saturating_duration_since(Instant::now())
+        self.scope.denials.lock().map(|d| d.clone()).unwrap_or_default()
     }
 }
 

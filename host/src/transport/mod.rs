@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Json};
 use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -62,7 +62,6 @@ pub fn router(mcp: McpServer, options: RouterOptions) -> Router {
             sessions: sse::SseSessions::default(),
             shutdown: options.shutdown,
         })
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             host_check::AllowedHosts::new(allowed_hosts),
             host_check::require_allowed_host,

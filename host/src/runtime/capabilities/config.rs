@@ -5,6 +5,6 @@ use crate::runtime::sandbox::CallState;
 
 impl config::Host for CallState {
     fn get(&mut self, key: String) -> Option<String> {
-        self.grants.config.get(&key).cloned()
+        self.scope.grants.config.get(&key).cloned()
     }
 }

@@ -20,26 +20,16 @@ use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::net;
-use crate::audit::{Audit, AuditRecord, CapabilityOutcome};
-use crate::runtime::grants::{HttpGrant, PluginGrants, SecretPlace};
+use crate::audit::{AuditRecord, CapabilityOutcome};
+use crate::runtime::grants::{HttpGrant, SecretPlace};
+use crate::runtime::sandbox::CallScope;
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type SendResult = Result<(http::Response<WasiBody>, IoFuture), Error>;
 
 /// The per-call hooks wasi-http calls for every outgoing request.
 pub(crate) struct EgressHooks {
-    pub(crate) site: Arc<EgressSite>,
-}
-
-/// Who is sending, under which grants, until when.
-pub(crate) struct EgressSite {
-    pub(crate) plugin: String,
-    pub(crate) tool: String,
-    pub(crate) grants: Arc<PluginGrants>,
-    pub(crate) audit: Audit,
-    pub(crate) deadline: Instant,
-    /// Why requests of this call were denied, to name the missing grant in the tool error.
-    pub(crate) denials: std::sync::Mutex<Vec<String>>,
+    pub(crate) scope: Arc<CallScope>,
 }
 
 impl WasiHttpHooks for EgressHooks {
@@ -49,7 +39,7 @@ impl WasiHttpHooks for EgressHooks {
         _options: Option<RequestOptions>,
         _response_errors: IoFuture,
     ) -> Box<dyn Future<Output = SendResult> + Send> {
-        let site = Arc::clone(&self.site);
+        let site = Arc::clone(&self.scope);
         Box::new(async move {
             let started = Instant::now();
             let target = Target::of(request.uri());
@@ -64,9 +54,7 @@ impl WasiHttpHooks for EgressHooks {
                 // wasi-http can only tell the guest "denied"; the host names the rule in its log
                 // and appends it to the call's tool error.
                 tracing::warn!(plugin = %site.plugin, target = %label, %rule, "http request denied");
-                if let Ok(mut denials) = site.denials.lock() {
-                    denials.push(format!("HTTP request to {label} denied: {rule}"));
-                }
+                site.record_denial(format!("HTTP request to {label} denied: {rule}"));
             }
             site.audit.record(&AuditRecord::Capability {
                 plugin: &site.plugin,
@@ -121,7 +109,7 @@ impl Target {
 }
 
 async fn send(
-    site: &EgressSite,
+    site: &CallScope,
     mut request: http::Request<WasiBody>,
     target: Result<&Target, &String>,
 ) -> Result<(http::Response<WasiBody>, IoFuture), Refused> {
@@ -132,7 +120,7 @@ async fn send(
         .iter()
         .find(|g| g.scheme == target.scheme && g.host == target.host && g.port == target.port)
         .ok_or_else(|| Refused::Denied(format!("no http grant for {}", target.label())))?;
-    let remaining = site.deadline.saturating_duration_since(Instant::now());
+    let remaining = site.remaining_budget();
     let timeout = grant.timeout.min(remaining);
     let addresses = resolve(target, timeout).await?;
     for address in &addresses {
@@ -200,16 +188,29 @@ async fn connect(addresses: &[SocketAddr], timeout: Duration) -> Result<TcpStrea
     Err(failed(last))
 }
 
+/// One client configuration for the process: building the root store is work no request needs
+/// to repeat.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, Refused> {
+    static CONFIG: std::sync::OnceLock<Option<Arc<rustls::ClientConfig>>> = std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
+            let config =
+                rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                    .with_safe_default_protocol_versions()
+                    .ok()?
+                    .with_root_certificates(roots)
+                    .with_no_client_auth();
+            Some(Arc::new(config))
+        })
+        .clone()
+        .ok_or_else(|| failed(Error::TlsProtocolError))
+}
+
 async fn tls_connect(host: &str, stream: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Refused> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|_| failed(Error::TlsProtocolError))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
     let name =
         rustls::pki_types::ServerName::try_from(host.to_owned()).map_err(|_| failed(Error::HttpRequestUriInvalid))?;
-    tokio_rustls::TlsConnector::from(Arc::new(config))
+    tokio_rustls::TlsConnector::from(tls_config()?)
         .connect(name, stream)
         .await
         .map_err(|_| failed(Error::TlsCertificateError))

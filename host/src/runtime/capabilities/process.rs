@@ -41,11 +41,11 @@ const MAX_STDIN_BYTES: usize = 1 << 20;
 impl process::Host for CallState {
     async fn run(&mut self, command: String, args: Vec<String>, stdin: Option<Vec<u8>>) -> Result<Output, RunError> {
         let started = Instant::now();
-        let Some(grant) = self.grants.commands.get(&command).cloned() else {
+        let Some(grant) = self.scope.grants.commands.get(&command).cloned() else {
             let reason = format!(
                 "command {command:?} is not granted to plugin {plugin:?} (the operator can add \
                  [plugins.{plugin}.commands.{command}] to the policy)",
-                plugin = self.plugin
+                plugin = self.scope.plugin
             );
             self.audit_command(&command, CapabilityOutcome::Denied { rule: "no such command grant".into() }, started);
             return Err(RunError::NotGranted(reason));
@@ -55,7 +55,7 @@ impl process::Host for CallState {
             return Err(RunError::ArgumentRefused(reason));
         }
         // Epochs cannot interrupt a host call, so the child gets at most what is left of the call.
-        let timeout = grant.timeout.min(self.remaining_budget());
+        let timeout = grant.timeout.min(self.scope.remaining_budget());
         let result = tokio::select! {
             result = run_child(&grant, &args, stdin, timeout) => result,
             () = self.cancel.cancelled() => Err("the call was cancelled; the command was killed".to_owned()),
@@ -72,11 +72,11 @@ impl process::Host for CallState {
 impl CallState {
     fn audit_command(&self, command: &str, outcome: CapabilityOutcome, started: Instant) {
         if let CapabilityOutcome::Denied { rule } = &outcome {
-            tracing::warn!(plugin = %self.plugin, command, %rule, "command denied");
+            tracing::warn!(plugin = %self.scope.plugin, command, %rule, "command denied");
         }
-        self.audit.record(&AuditRecord::Capability {
-            plugin: &self.plugin,
-            tool: &self.tool,
+        self.scope.audit.record(&AuditRecord::Capability {
+            plugin: &self.scope.plugin,
+            tool: &self.scope.tool,
             kind: "command",
             target: command,
             outcome,
