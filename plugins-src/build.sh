@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the plugins in plugins-src/ and copy the components to where the repository keeps them:
 #   echo                  -> plugins/echo.wasm
+#   devops                -> plugins/devops.wasm
 #   fixtures/hostile      -> tests/plugins/hostile.wasm
 #   fixtures/not-a-plugin -> tests/plugins/not_a_plugin.wasm
 #
@@ -31,6 +32,7 @@ esac
 # source-in-build/committed-path pairs.
 outputs=(
     "echo.wasm:plugins/echo.wasm"
+    "devops.wasm:plugins/devops.wasm"
     "hostile.wasm:tests/plugins/hostile.wasm"
     "not-a-plugin.wasm:tests/plugins/not_a_plugin.wasm"
     "probe.wasm:tests/plugins/probe.wasm"

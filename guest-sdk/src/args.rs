@@ -4,11 +4,12 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// Deserialize the arguments, returning serde's description of the first problem.
-pub(crate) fn parse_args<A: DeserializeOwned>(json: &str) -> Result<A, String> {
+pub(crate) fn parse_args<A: DeserializeOwned>(json: &str, schema: &Value) -> Result<A, String> {
     // Parsing to a `Value` first keeps serde_json's "at line 1 column N" out of the message:
     // it points into JSON text the model never saw in that form.
     let mut value: Value = serde_json::from_str(json).map_err(|e| format!("not valid JSON ({e})"))?;
     integral_floats_to_integers(&mut value);
+    crate::schema::prepare_args(&mut value, schema);
     A::deserialize(value).map_err(|e| e.to_string())
 }
 
@@ -48,7 +49,7 @@ mod tests {
 
     #[test]
     fn errors_carry_no_position() {
-        let err = parse_args::<Vec<u8>>("[1, 300]").expect_err("300 is not a u8");
+        let err = parse_args::<Vec<u8>>("[1, 300]", &Value::Null).expect_err("300 is not a u8");
         assert_eq!(err, "invalid value: integer `300`, expected u8");
     }
 }

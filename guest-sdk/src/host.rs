@@ -21,6 +21,10 @@ mod imp {
     pub(crate) fn is_cancelled() -> bool {
         host::is_cancelled()
     }
+
+    pub(crate) fn agent_id() -> Option<String> {
+        host::agent_id()
+    }
 }
 
 #[cfg(not(target_family = "wasm"))]
@@ -42,6 +46,10 @@ mod imp {
     pub(crate) fn is_cancelled() -> bool {
         false
     }
+
+    pub(crate) fn agent_id() -> Option<String> {
+        None
+    }
 }
 
-pub(crate) use imp::{Level, is_cancelled, log, progress};
+pub(crate) use imp::{Level, agent_id, is_cancelled, log, progress};

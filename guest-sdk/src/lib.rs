@@ -1,36 +1,28 @@
 //! Write [sanctum](https://example.invalid/sanctum) plugins in Rust.
 //!
 //! A plugin is a WebAssembly component that offers tools to MCP clients through the sanctum
-//! host. Each tool is a type implementing [`Tool`]: its metadata, the JSON Schema of its
-//! arguments, a typed `Args` struct, and a `call` function returning an [`Output`] or a
-//! [`ToolError`]. The [`plugin!`] macro lists the tools and produces the component's exports;
-//! nothing else in a plugin deals with the component model.
+//! host. Each tool is a type implementing [`Tool`]: a name, a typed `Args` struct (`serde` +
+//! `schemars`, whose doc comments become the tool's and the arguments' descriptions), and a
+//! `call` function returning an [`Output`] or a [`ToolError`]. The [`plugin!`] macro lists the
+//! tools and produces the component's exports; nothing else in a plugin deals with the
+//! component model.
 //!
 //! ```no_run
 //! use sanctum_guest::{Annotations, Output, Tool, ToolError};
-//! use serde_json::{Value, json};
 //!
 //! struct Greet;
 //!
-//! #[derive(serde::Deserialize)]
+//! /// Say hello to someone by name.
+//! #[derive(serde::Deserialize, schemars::JsonSchema)]
 //! struct GreetArgs {
+//!     /// Who to greet.
 //!     name: String,
 //! }
 //!
 //! impl Tool for Greet {
 //!     const NAME: &'static str = "greet";
-//!     const DESCRIPTION: &'static str = "Say hello to someone by name.";
 //!     const ANNOTATIONS: Annotations = Annotations::NONE.read_only(true);
 //!     type Args = GreetArgs;
-//!
-//!     fn input_schema() -> Value {
-//!         json!({
-//!             "type": "object",
-//!             "properties": {"name": {"type": "string", "description": "Who to greet."}},
-//!             "required": ["name"],
-//!             "additionalProperties": false,
-//!         })
-//!     }
 //!
 //!     fn call(args: GreetArgs) -> Result<Output, ToolError> {
 //!         sanctum_guest::log::info("greeting");
@@ -46,13 +38,15 @@
 //! }
 //! ```
 //!
-//! Build it as a `cdylib` with `cargo build --release --target wasm32-wasip2`; the `.wasm` that
-//! comes out is the component the host loads.
+//! Build it as a `cdylib` with `cargo build --release --target wasm32-wasip2` (or `cargo
+//! component build --release`); the `.wasm` that comes out is the component the host loads.
 //!
-//! Each call runs in a fresh instance with no files, environment or network: a tool gets its
-//! arguments, may use the host services in [`log`], [`progress`] and [`is_cancelled`], and
-//! returns. Off wasm those services fall back to stderr and no-ops, so tools can be unit-tested
-//! natively by calling [`Tool::call`] directly.
+//! Each call runs in a fresh instance with only what the operator granted. Besides its
+//! arguments a tool may use [`log`], [`progress`], [`is_cancelled`] and [`agent_id`], and, when
+//! granted, [`process`] (named commands), [`http`] (named origins) and [`config`]; granted
+//! directories and environment variables are reached with plain `std::fs` and `std::env`.
+//! Off wasm these services fall back to stderr, no-ops and "not available" errors, so tools can
+//! be unit-tested natively by calling [`Tool::call`] directly.
 
 // Lets the generated code name this crate by the same absolute path (`::sanctum_guest`) both
 // here and in plugin crates, where the `plugin!` macro expands.
@@ -62,6 +56,7 @@ mod args;
 pub mod config;
 mod error;
 mod host;
+pub mod http;
 pub mod log;
 mod macros;
 mod names;
@@ -69,6 +64,7 @@ mod output;
 mod plugin;
 pub mod process;
 mod requirement;
+pub mod schema;
 mod tool;
 
 #[doc(hidden)]
@@ -87,6 +83,10 @@ pub use output::Output;
 pub use requirement::Requirement;
 pub use tool::{Annotations, NoArgs, Tool};
 
+/// Re-exported so plugins name the same versions the SDK uses; plugin crates still depend on
+/// `serde` and `schemars` themselves for their derive macros.
+pub use {schemars, serde_json};
+
 /// Report progress of the running call to its client, if the client asked for progress.
 ///
 /// `progress` should grow with every report; `total` is the final value when it is known, which
@@ -101,4 +101,11 @@ pub fn progress(progress: f64, total: Option<f64>, message: Option<&str>) {
 /// tool stop at a clean point first and say so.
 pub fn is_cancelled() -> bool {
     host::is_cancelled()
+}
+
+/// The agent this call is for, as the client identified it (`X-Agent-Id`), if it did.
+///
+/// Meant for records ("deployed by"), not for access decisions: the host does not verify it.
+pub fn agent_id() -> Option<String> {
+    host::agent_id()
 }

@@ -95,15 +95,23 @@ fn describe_tool<T: Tool>() -> wit::Tool {
     wit::Tool {
         name: T::NAME.to_owned(),
         title: T::TITLE.map(str::to_owned),
-        description: T::DESCRIPTION.to_owned(),
+        description: description::<T>(),
         input_schema: T::input_schema().to_string(),
         output_schema: T::output_schema().map(|schema| schema.to_string()),
         annotations: T::ANNOTATIONS.into(),
     }
 }
 
+fn description<T: Tool>() -> String {
+    if T::DESCRIPTION.is_empty() {
+        crate::schema::input_schema_and_description::<T::Args>().1.unwrap_or_default()
+    } else {
+        T::DESCRIPTION.to_owned()
+    }
+}
+
 fn call_tool<T: Tool>(args_json: &str) -> Result<Output, ToolError> {
-    let args = parse_args::<T::Args>(args_json)
+    let args = parse_args::<T::Args>(args_json, &T::input_schema())
         .map_err(|e| ToolError::new(format!("invalid arguments for tool `{}`: {e}", T::NAME)))?;
     T::call(args)
 }
@@ -117,7 +125,7 @@ mod tests {
 
     struct Add;
 
-    #[derive(Deserialize)]
+    #[derive(Deserialize, schemars::JsonSchema)]
     struct AddArgs {
         a: i64,
         b: Option<i64>,
@@ -146,16 +154,16 @@ mod tests {
 
     struct Nothing;
 
+    /// Fail.
+    #[derive(Deserialize, schemars::JsonSchema)]
+    #[serde(deny_unknown_fields)]
+    struct NothingArgs {}
+
     impl Tool for Nothing {
         const NAME: &'static str = "nothing";
-        const DESCRIPTION: &'static str = "Fail.";
-        type Args = crate::NoArgs;
+        type Args = NothingArgs;
 
-        fn input_schema() -> Value {
-            json!({"type": "object", "properties": {}, "additionalProperties": false})
-        }
-
-        fn call(_: crate::NoArgs) -> Result<Output, ToolError> {
+        fn call(_: NothingArgs) -> Result<Output, ToolError> {
             Err(ToolError::new("nothing to do"))
         }
     }
@@ -216,6 +224,8 @@ mod tests {
 
         let nothing = &info.tools[1];
         assert_eq!(nothing.title, None);
+        assert_eq!(nothing.description, "Fail.", "taken from the doc comment of the arguments");
+        assert_eq!(nothing.input_schema, r#"{"additionalProperties":false,"properties":{},"type":"object"}"#);
         assert_eq!(nothing.output_schema, None);
         assert_eq!(nothing.annotations.read_only, None);
     }

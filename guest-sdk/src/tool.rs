@@ -1,5 +1,6 @@
 //! The trait a plugin author implements once per tool.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -12,31 +13,26 @@ use crate::{Output, ToolError};
 /// Tools are stateless types (usually unit structs): every call runs in a fresh sandbox
 /// instance, so there is nothing to keep between calls and no `self` to keep it in.
 ///
+/// The arguments are a `serde` + `schemars` type. Its doc comment becomes the tool's
+/// description (unless [`Tool::DESCRIPTION`] is set) and its fields' doc comments the argument
+/// descriptions; the SDK derives and normalises the input schema (see [`crate::schema`]).
+///
 /// ```
 /// use sanctum_guest::{Annotations, Output, Tool, ToolError};
-/// use serde_json::{Value, json};
 ///
 /// pub struct Shout;
 ///
-/// #[derive(serde::Deserialize)]
+/// /// Return the text in upper case.
+/// #[derive(serde::Deserialize, schemars::JsonSchema)]
 /// pub struct ShoutArgs {
+///     /// What to shout.
 ///     text: String,
 /// }
 ///
 /// impl Tool for Shout {
 ///     const NAME: &'static str = "shout";
-///     const DESCRIPTION: &'static str = "Return the text in upper case.";
 ///     const ANNOTATIONS: Annotations = Annotations::NONE.read_only(true);
 ///     type Args = ShoutArgs;
-///
-///     fn input_schema() -> Value {
-///         json!({
-///             "type": "object",
-///             "properties": {"text": {"type": "string", "description": "What to shout."}},
-///             "required": ["text"],
-///             "additionalProperties": false,
-///         })
-///     }
 ///
 ///     fn call(args: ShoutArgs) -> Result<Output, ToolError> {
 ///         Ok(args.text.to_uppercase().into())
@@ -51,8 +47,9 @@ pub trait Tool {
     /// Short human-readable title, if the name alone is not clear to a person.
     const TITLE: Option<&'static str> = None;
 
-    /// What the tool does, written for the model that decides whether to call it.
-    const DESCRIPTION: &'static str;
+    /// What the tool does, written for the model that decides whether to call it. Empty (the
+    /// default) means "the doc comment of [`Tool::Args`]".
+    const DESCRIPTION: &'static str = "";
 
     /// Behaviour hints for clients; the default states nothing.
     const ANNOTATIONS: Annotations = Annotations::NONE;
@@ -60,14 +57,18 @@ pub trait Tool {
     /// The arguments, deserialized from the JSON object the client sent. The host has already
     /// validated that object against [`Tool::input_schema`], so a deserialization failure means
     /// the schema and this type disagree. Numbers such as `3.0` are accepted for integer fields,
-    /// as JSON Schema counts them as integers.
-    type Args: DeserializeOwned;
+    /// as JSON Schema counts them as integers, and an optional field sent as `null` is absent.
+    type Args: DeserializeOwned + JsonSchema;
 
     /// JSON Schema (2020-12) of the arguments; its root must be `{"type": "object", ...}`.
-    fn input_schema() -> Value;
+    /// Derived from [`Tool::Args`] unless overridden; an override is used as written.
+    fn input_schema() -> Value {
+        crate::schema::input_schema::<Self::Args>()
+    }
 
     /// JSON Schema of [`Output::structured`]. Declare one only if every successful call sets a
-    /// structured result that conforms to it.
+    /// structured result that conforms to it; [`crate::schema::output_schema`] derives it from
+    /// the result type.
     fn output_schema() -> Option<Value> {
         None
     }
@@ -135,6 +136,8 @@ impl From<Annotations> for wit::Annotations {
 /// [`Tool::Args`] for a tool that takes no arguments. It accepts only `{}`, matching the schema
 /// `{"type": "object", "properties": {}, "additionalProperties": false}`; `()` would not do, as
 /// it deserializes from `null`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+// Its doc comment is for authors, not a description for every tool that takes no arguments.
+#[schemars(description = "")]
 pub struct NoArgs {}

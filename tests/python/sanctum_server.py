@@ -35,6 +35,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LISTENING_RE = re.compile(r"^sanctum listening on (http://127\.0\.0\.1:(\d{1,5}))$")
 
 EXPECTED_TOOLS = [
+    "devops__deploy",
+    "devops__history",
+    "devops__list_apps",
+    "devops__rollback",
+    "devops__status",
     "echo__echo",
     "echo__fail",
     "echo__image",

@@ -32,7 +32,9 @@ pub(super) struct PluginFile {
     #[serde(default)]
     pub(super) env: BTreeMap<String, String>,
     #[serde(default)]
-    pub(super) config: BTreeMap<String, String>,
+    /// Strings reach the plugin as written; tables, arrays, numbers and booleans as JSON text,
+    /// so a plugin can take structured settings (e.g. one table per application).
+    pub(super) config: BTreeMap<String, toml::Value>,
     #[serde(default)]
     pub(super) directories: Vec<DirectoryFile>,
     #[serde(default)]

@@ -57,7 +57,7 @@ impl Policy {
             let mut grants = PluginGrants {
                 limits: apply_limits(&key, defaults.clone(), &plugin.limits)?,
                 env: plugin.env.clone(),
-                config: plugin.config.clone(),
+                config: plugin.config.iter().map(|(k, v)| (k.clone(), config_text(v))).collect(),
                 ..PluginGrants::default()
             };
             for (i, dir) in plugin.directories.iter().enumerate() {
@@ -128,6 +128,15 @@ fn directory(key: &str, dir: &file::DirectoryFile) -> Result<DirectoryGrant, Pol
     Ok(DirectoryGrant { host, guest: dir.guest.clone(), writable: dir.writable })
 }
 
+/// A config value as the plugin reads it: strings verbatim, anything else as JSON.
+fn config_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        // A TOML value always has a JSON form (datetimes become strings).
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +150,18 @@ mod tests {
         let grants = parse("").expect("valid").grants_for("anything");
         assert!(grants.commands.is_empty() && grants.directories.is_empty() && grants.env.is_empty());
         assert_eq!(grants.limits.memory_bytes, Limits::default().memory_bytes);
+    }
+
+    #[test]
+    fn config_strings_pass_verbatim_and_tables_as_json() {
+        let policy = parse(
+            "[plugins.devops.config]\nregion = \"eu\"\nretries = 3\n[plugins.devops.config.apps.web]\nenvironments = [\"staging\"]\n",
+        )
+        .expect("valid");
+        let config = &policy.grants_for("devops").config;
+        assert_eq!(config["region"], "eu");
+        assert_eq!(config["retries"], "3");
+        assert_eq!(config["apps"], r#"{"web":{"environments":["staging"]}}"#);
     }
 
     #[test]

@@ -103,6 +103,10 @@ impl host::Host for CallState {
     fn is_cancelled(&mut self) -> bool {
         self.cancel.is_cancelled()
     }
+
+    fn agent_id(&mut self) -> Option<String> {
+        self.scope.agent_id.clone()
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,8 @@ pub struct CallContext {
     pub cancel: CancellationToken,
     /// Where progress and log reports go; `None` drops them (e.g. during `describe()`).
     pub events: Option<mpsc::Sender<CallEvent>>,
-    /// The caller's agent id, if the client sent one (for the audit trail only).
+    /// The caller's agent id, if the client sent one: for the audit trail, and for plugins'
+    /// own records through `host.agent-id` (never for access decisions).
     pub agent_id: Option<String>,
 }
 
@@ -58,6 +59,8 @@ pub(crate) struct CallScope {
     pub(crate) tool: String,
     pub(crate) grants: Arc<PluginGrants>,
     pub(crate) audit: Audit,
+    /// The agent id the client claimed, if any.
+    pub(crate) agent_id: Option<String>,
     /// When the call's budget runs out; host calls get at most what is left.
     deadline: Instant,
     /// What the policy refused during this call, to name the missing grant in the tool error.
@@ -150,6 +153,7 @@ pub(crate) fn new_store(
         tool: site.tool.to_owned(),
         grants: Arc::clone(site.grants),
         audit: site.audit.clone(),
+        agent_id: ctx.agent_id,
         deadline: Instant::now() + budget,
         denials: std::sync::Mutex::default(),
     });

@@ -1,14 +1,19 @@
 use sanctum_guest::{Annotations, Output, Tool, ToolError};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 pub(crate) struct Echo;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Args {
+    /// The text to echo.
+    #[schemars(length(max = 10000))]
     text: String,
+    /// How many times to repeat the text; 1 if absent.
+    #[schemars(range(min = 1, max = 10))]
     repeat: Option<u32>,
+    /// Upper-case the result; false if absent.
     uppercase: Option<bool>,
 }
 
@@ -19,31 +24,6 @@ impl Tool for Echo {
          upper-cased.";
     const ANNOTATIONS: Annotations = Annotations::NONE.read_only(true).idempotent(true).open_world(false);
     type Args = Args;
-
-    fn input_schema() -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "text": {
-                    "type": "string",
-                    "description": "The text to echo.",
-                    "maxLength": 10000,
-                },
-                "repeat": {
-                    "type": ["integer", "null"],
-                    "description": "How many times to repeat the text; 1 if absent.",
-                    "minimum": 1,
-                    "maximum": 10,
-                },
-                "uppercase": {
-                    "type": ["boolean", "null"],
-                    "description": "Upper-case the result; false if absent.",
-                },
-            },
-            "required": ["text"],
-            "additionalProperties": false,
-        })
-    }
 
     fn call(args: Args) -> Result<Output, ToolError> {
         let repeat = args.repeat.unwrap_or(1) as usize;

@@ -1,12 +1,13 @@
 use sanctum_guest::{Annotations, Output, Tool, ToolError};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 pub(crate) struct Fail;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Args {
+    /// What the error message should say.
     reason: String,
 }
 
@@ -15,17 +16,6 @@ impl Tool for Fail {
     const DESCRIPTION: &'static str = "Always fail with the given reason; for trying out how errors are reported.";
     const ANNOTATIONS: Annotations = Annotations::NONE.read_only(true).idempotent(true).open_world(false);
     type Args = Args;
-
-    fn input_schema() -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "reason": {"type": "string", "description": "What the error message should say."},
-            },
-            "required": ["reason"],
-            "additionalProperties": false,
-        })
-    }
 
     fn call(args: Args) -> Result<Output, ToolError> {
         Err(ToolError::new(format!("failed as asked: {}", args.reason)))

@@ -1,5 +1,4 @@
 use sanctum_guest::{Annotations, NoArgs, Output, Tool, ToolError};
-use serde_json::{Value, json};
 
 pub(crate) struct Image;
 
@@ -18,10 +17,6 @@ impl Tool for Image {
     const DESCRIPTION: &'static str = "Return a tiny 1x1 PNG image; for trying out image content.";
     const ANNOTATIONS: Annotations = Annotations::NONE.read_only(true).idempotent(true).open_world(false);
     type Args = NoArgs;
-
-    fn input_schema() -> Value {
-        json!({"type": "object", "properties": {}, "additionalProperties": false})
-    }
 
     fn call(_: NoArgs) -> Result<Output, ToolError> {
         Ok(Output::new().image(PIXEL_PNG, "image/png").text("a 1x1 PNG"))

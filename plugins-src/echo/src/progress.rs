@@ -1,12 +1,14 @@
 use sanctum_guest::{Annotations, Output, Tool, ToolError};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 pub(crate) struct Progress;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Args {
+    /// How many steps to report.
+    #[schemars(range(min = 1, max = 20))]
     steps: u32,
 }
 
@@ -16,22 +18,6 @@ impl Tool for Progress {
         "Count through the given number of steps, reporting progress and logging at each one.";
     const ANNOTATIONS: Annotations = Annotations::NONE.read_only(true).idempotent(true).open_world(false);
     type Args = Args;
-
-    fn input_schema() -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "steps": {
-                    "type": "integer",
-                    "description": "How many steps to report.",
-                    "minimum": 1,
-                    "maximum": 20,
-                },
-            },
-            "required": ["steps"],
-            "additionalProperties": false,
-        })
-    }
 
     fn call(args: Args) -> Result<Output, ToolError> {
         let steps = args.steps;

@@ -1,22 +1,30 @@
 use sanctum_guest::{Annotations, Output, Tool, ToolError};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub(crate) struct Stats;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Args {
+    /// The numbers to summarize.
+    #[schemars(length(min = 1, max = 10000))]
     numbers: Vec<f64>,
 }
 
 /// The structured result; field order is the order clients see.
-#[derive(Serialize)]
+#[derive(Serialize, JsonSchema)]
 struct Summary {
+    /// How many numbers there were.
     count: usize,
+    /// Their sum.
     sum: f64,
+    /// Their arithmetic mean.
     mean: f64,
+    /// The smallest.
     min: f64,
+    /// The largest.
     max: f64,
 }
 
@@ -27,37 +35,8 @@ impl Tool for Stats {
     const ANNOTATIONS: Annotations = Annotations::NONE.read_only(true).idempotent(true).open_world(false);
     type Args = Args;
 
-    fn input_schema() -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "numbers": {
-                    "type": "array",
-                    "description": "The numbers to summarize.",
-                    "items": {"type": "number"},
-                    "minItems": 1,
-                    "maxItems": 10000,
-                },
-            },
-            "required": ["numbers"],
-            "additionalProperties": false,
-        })
-    }
-
     fn output_schema() -> Option<Value> {
-        let number = |description: &str| json!({"type": "number", "description": description});
-        Some(json!({
-            "type": "object",
-            "properties": {
-                "count": {"type": "integer", "description": "How many numbers there were."},
-                "sum": number("Their sum."),
-                "mean": number("Their arithmetic mean."),
-                "min": number("The smallest."),
-                "max": number("The largest."),
-            },
-            "required": ["count", "sum", "mean", "min", "max"],
-            "additionalProperties": false,
-        }))
+        Some(sanctum_guest::schema::output_schema::<Summary>())
     }
 
     fn call(args: Args) -> Result<Output, ToolError> {

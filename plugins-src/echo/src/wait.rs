@@ -1,14 +1,16 @@
 use std::time::{Duration, Instant};
 
 use sanctum_guest::{Annotations, Output, Tool, ToolError};
+use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::{Value, json};
 
 pub(crate) struct Wait;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Args {
+    /// How long to wait, in milliseconds.
+    #[schemars(range(max = 600_000))]
     ms: u64,
 }
 
@@ -18,22 +20,6 @@ impl Tool for Wait {
          early if the call is cancelled; for trying out timeouts and cancellation.";
     const ANNOTATIONS: Annotations = Annotations::NONE.read_only(true).idempotent(true).open_world(false);
     type Args = Args;
-
-    fn input_schema() -> Value {
-        json!({
-            "type": "object",
-            "properties": {
-                "ms": {
-                    "type": "integer",
-                    "description": "How long to wait, in milliseconds.",
-                    "minimum": 0,
-                    "maximum": 600_000,
-                },
-            },
-            "required": ["ms"],
-            "additionalProperties": false,
-        })
-    }
 
     fn call(args: Args) -> Result<Output, ToolError> {
         // Busy rather than sleeping on purpose: the host's tests need a call that keeps the guest

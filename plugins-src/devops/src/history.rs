@@ -1,0 +1,220 @@
+//! Deployment records, one JSON file per app and environment in the granted state directory.
+//!
+//! A record is written as `running` before the deploy command starts and rewritten with the
+//! outcome when it ends, each time by writing a temporary file and renaming it over the old one,
+//! so the file is always a complete old or new version. A `running` record found later means the
+//! call was killed mid-deploy; it is shown as `interrupted`, never as a success.
+
+use std::path::PathBuf;
+
+use sanctum_guest::ToolError;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How a deployment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Outcome {
+    /// The command is running (or the call was killed while it ran; see `interrupted`).
+    Running,
+    /// The command exited with status 0.
+    Succeeded,
+    /// The command exited with another status, or could not be started.
+    Failed,
+    /// The command ran past its time limit and was killed.
+    TimedOut,
+    /// The call ended before the outcome was recorded; the deploy's effect is unknown.
+    Interrupted,
+}
+
+/// Deploy or rollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Action {
+    Deploy,
+    Rollback,
+}
+
+/// One deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub(crate) struct Record {
+    /// Sequence number within this app and environment, from 1.
+    pub(crate) id: u64,
+    pub(crate) action: Action,
+    /// The version deployed.
+    pub(crate) version: String,
+    /// The agent that asked, as its client identified it, if it did.
+    pub(crate) agent: Option<String>,
+    /// When the command started (RFC 3339, UTC).
+    pub(crate) started_at: String,
+    /// When it ended; absent while running.
+    pub(crate) finished_at: Option<String>,
+    pub(crate) outcome: Outcome,
+    /// The command's exit status, if it exited.
+    pub(crate) exit_status: Option<i32>,
+    /// The last lines of the command's output (stdout, then stderr).
+    pub(crate) output_tail: String,
+}
+
+/// The history of one app in one environment, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct History {
+    deployments: Vec<Record>,
+}
+
+/// Where one history lives.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    path: PathBuf,
+}
+
+impl Store {
+    pub(crate) fn new(state_dir: &str, app: &str, environment: &str) -> Self {
+        // App and environment names are validated identifiers, so this cannot leave the directory.
+        Self { path: PathBuf::from(state_dir).join(format!("{app}.{environment}.json")) }
+    }
+
+    /// The history so far; empty if none was written yet. A file that does not parse is an error,
+    /// never silently replaced: it is the record of what ran in production.
+    pub(crate) fn load(&self) -> Result<History, ToolError> {
+        match std::fs::read(&self.path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                ToolError::new(format!(
+                    "the deployment history {} is damaged ({e}); an operator must repair or move it",
+                    self.path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::default()),
+            Err(e) => Err(self.io_error("read", &e)),
+        }
+    }
+
+    /// Replace the history atomically.
+    pub(crate) fn save(&self, history: &History) -> Result<(), ToolError> {
+        let json = serde_json::to_vec_pretty(history)
+            .map_err(|e| ToolError::new(format!("internal error: history not serializable: {e}")))?;
+        let temp = self.path.with_extension("json.tmp");
+        std::fs::write(&temp, json).map_err(|e| self.io_error("write", &e))?;
+        std::fs::rename(&temp, &self.path).map_err(|e| self.io_error("replace", &e))
+    }
+
+    fn io_error(&self, what: &str, e: &std::io::Error) -> ToolError {
+        ToolError::new(format!(
+            "cannot {what} the deployment history {}: {e} (is the state directory granted and writable?)",
+            self.path.display()
+        ))
+    }
+}
+
+impl History {
+    /// Add a record, numbered after the last one; returns its id.
+    pub(crate) fn push(&mut self, mut record: Record) -> u64 {
+        record.id = self.deployments.last().map_or(1, |r| r.id + 1);
+        let id = record.id;
+        self.deployments.push(record);
+        id
+    }
+
+    /// The record with `id`, to fill in its outcome.
+    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut Record> {
+        self.deployments.iter_mut().find(|r| r.id == id)
+    }
+
+    /// Mark records left `running` by a call that was killed: their effect is unknown.
+    pub(crate) fn close_interrupted(&mut self) {
+        for record in &mut self.deployments {
+            if record.outcome == Outcome::Running {
+                record.outcome = Outcome::Interrupted;
+            }
+        }
+    }
+
+    /// Newest first, at most `limit`.
+    pub(crate) fn recent(&self, limit: usize) -> Vec<Record> {
+        self.deployments.iter().rev().take(limit).cloned().collect()
+    }
+
+    pub(crate) fn last(&self) -> Option<&Record> {
+        self.deployments.last()
+    }
+
+    /// The version running now, as far as the history knows: the last successful deployment.
+    pub(crate) fn current(&self) -> Option<&Record> {
+        self.deployments.iter().rev().find(|r| r.outcome == Outcome::Succeeded)
+    }
+
+    /// The version a rollback without a target goes back to: the newest successful deployment of
+    /// a version other than the current one.
+    pub(crate) fn previous(&self) -> Option<&Record> {
+        let current = self.current()?;
+        self.deployments.iter().rev().find(|r| r.outcome == Outcome::Succeeded && r.version != current.version)
+    }
+
+    /// Whether `version` was ever deployed successfully here.
+    pub(crate) fn succeeded_with(&self, version: &str) -> bool {
+        self.deployments.iter().any(|r| r.outcome == Outcome::Succeeded && r.version == version)
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn record(version: &str, outcome: Outcome) -> Record {
+    Record {
+        id: 0,
+        action: Action::Deploy,
+        version: version.into(),
+        agent: None,
+        started_at: "2026-01-01T00:00:00Z".into(),
+        finished_at: None,
+        outcome,
+        exit_status: None,
+        output_tail: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn current_and_previous_skip_failures_and_repeats() {
+        let mut h = History::default();
+        for (v, o) in [
+            ("v1", Outcome::Succeeded),
+            ("v2", Outcome::Succeeded),
+            ("v3", Outcome::Failed),
+            ("v2", Outcome::Succeeded),
+            ("v4", Outcome::TimedOut),
+        ] {
+            h.push(record(v, o));
+        }
+        assert_eq!(h.current().map(|r| r.version.as_str()), Some("v2"));
+        assert_eq!(h.previous().map(|r| r.version.as_str()), Some("v1"));
+        assert!(h.succeeded_with("v1") && !h.succeeded_with("v3"));
+        assert_eq!(h.recent(2).iter().map(|r| r.id).collect::<Vec<_>>(), [5, 4]);
+    }
+
+    #[test]
+    fn running_records_become_interrupted() {
+        let mut h = History::default();
+        h.push(record("v1", Outcome::Running));
+        h.close_interrupted();
+        assert_eq!(h.last().map(|r| r.outcome), Some(Outcome::Interrupted));
+        assert_eq!(h.current(), None);
+    }
+
+    #[test]
+    fn store_round_trips_and_refuses_damaged_files() {
+        let dir = std::env::temp_dir().join(format!("devops-history-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let store = Store::new(dir.to_str().expect("utf-8"), "web", "staging");
+        assert_eq!(store.load(), Ok(History::default()));
+        let mut h = History::default();
+        h.push(record("v1", Outcome::Succeeded));
+        store.save(&h).expect("saved");
+        assert_eq!(store.load(), Ok(h));
+        std::fs::write(dir.join("web.staging.json"), b"{\"deployments\": [").expect("damage");
+        let err = store.load().expect_err("damaged");
+        assert!(err.message().contains("damaged"), "{}", err.message());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
