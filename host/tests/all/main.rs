@@ -10,6 +10,7 @@
 mod capabilities;
 mod clients;
 mod containment;
+mod devops;
 mod legacy_http;
 mod loading;
 mod network;
