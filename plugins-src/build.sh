@@ -2,6 +2,7 @@
 # Build the plugins in plugins-src/ and copy the components to where the repository keeps them:
 #   echo                  -> plugins/echo.wasm
 #   devops                -> plugins/devops.wasm
+#   botfather             -> plugins/botfather.wasm
 #   fixtures/hostile      -> tests/plugins/hostile.wasm
 #   fixtures/not-a-plugin -> tests/plugins/not_a_plugin.wasm
 #
@@ -33,6 +34,7 @@ esac
 outputs=(
     "echo.wasm:plugins/echo.wasm"
     "devops.wasm:plugins/devops.wasm"
+    "botfather.wasm:plugins/botfather.wasm"
     "hostile.wasm:tests/plugins/hostile.wasm"
     "not-a-plugin.wasm:tests/plugins/not_a_plugin.wasm"
     "probe.wasm:tests/plugins/probe.wasm"

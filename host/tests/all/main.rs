@@ -7,9 +7,11 @@
 // A test binary exports nothing; `pub` here only shares helpers between its modules.
 #![allow(unreachable_pub)]
 
+mod botfather;
 mod capabilities;
 mod clients;
 mod containment;
+mod demo;
 mod devops;
 mod legacy_http;
 mod loading;

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# deploy-demo.sh — a DEMO deploy program for the sanctum demo and tests. It deploys nothing.
+#
+# Usage: deploy-demo.sh <app> <environment> <version>
+#   (arguments arrive as argv from sanctum's subprocess grant; there is no shell in between)
+#
+# It pretends to build and roll out <version>, then records it by writing the version into
+# "$DEMO_APPS_DIR/<app>.<environment>.version" (atomically: temp file, then mv), which is what
+# demo/fake_services.py serves at GET /apps/<app>/<environment>/health.
+#
+# Simulated outcomes, chosen by the version string:
+#   contains "fail" -> error on stderr, exit 3, nothing written
+#   contains "hang" -> sleeps 3600 s (for testing timeouts), then exits 4, nothing written
+# Invalid usage or arguments -> exit 2. Success -> exit 0.
+#
+# What it must not do: write anywhere but $DEMO_APPS_DIR, touch the network, or treat any
+# argument as anything but inert data (arguments are validated before use).
+set -euo pipefail
+export LC_ALL=C  # so [a-z] in the patterns below means ASCII a..z only
+
+die_usage() {
+  echo "deploy-demo: $1" >&2
+  exit 2
+}
+
+[[ $# -eq 3 ]] || die_usage "usage: deploy-demo.sh <app> <environment> <version>"
+app=$1
+environment=$2
+version=$3
+
+name_re='^[a-z][a-z0-9_-]*$'
+version_re='^[A-Za-z0-9][A-Za-z0-9._+-]*$'
+[[ $app =~ $name_re ]] || die_usage "invalid app name (must match $name_re)"
+[[ $environment =~ $name_re ]] || die_usage "invalid environment name (must match $name_re)"
+[[ $version =~ $version_re ]] || die_usage "invalid version (must match $version_re)"
+
+apps_dir=${DEMO_APPS_DIR:-}
+[[ -n $apps_dir ]] || die_usage "DEMO_APPS_DIR is not set"
+[[ -d $apps_dir ]] || die_usage "DEMO_APPS_DIR is not a directory"
+
+echo "[demo] deploying $app $version to $environment"
+echo "[demo] building $app $version..."
+sleep 0.2
+
+if [[ $version == *fail* ]]; then
+  echo "[demo] error: build of $app $version failed (simulated failure: version contains 'fail')" >&2
+  exit 3
+fi
+
+echo "[demo] rolling out to $environment..."
+sleep 0.2
+
+if [[ $version == *hang* ]]; then
+  echo "[demo] rollout is hanging (simulated: version contains 'hang')" >&2
+  sleep 3600
+  echo "[demo] error: gave up after hanging" >&2
+  exit 4
+fi
+
+target="$apps_dir/$app.$environment.version"
+tmp=$(mktemp "$apps_dir/.$app.$environment.version.XXXXXX")
+trap 'rm -f -- "$tmp"' EXIT
+printf '%s\n' "$version" >"$tmp"
+chmod 0644 -- "$tmp"
+mv -f -- "$tmp" "$target"
+trap - EXIT
+
+echo "deployed $app $version to $environment"
