@@ -10,7 +10,10 @@ THIS IS A FAKE. It is not Telegram and talks to nothing outside this process. It
   kept in memory per token and Telegram-like validation and error descriptions;
 * application health endpoints ``GET /apps/<app>/<environment>/health``, which report the
   version that ``demo/deploy-demo.sh`` wrote into ``--apps-dir``;
-* a test-support route ``GET /_fake/requests`` listing every Bot API call received so far.
+* a test-support route ``GET /_fake/requests``: every call made with a known token (also the
+  ones answered 400/404), in order, as ``{"method", "params"}``. ``method`` is the canonical
+  spelling when the method exists; ``params`` are as received (form/query values stay
+  strings), with ``secret_token`` replaced by ``"<redacted>"``.
 
 Every response carries the header ``X-Fake-Service: sanctum-demo``.
 
@@ -537,7 +540,11 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     Handler.services = FakeServices(args.token, args.apps_dir)
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
+    try:
+        server = ThreadingHTTPServer((args.host, args.port), Handler)
+    except OSError as err:
+        print(f"fake-services: cannot listen on {args.host}:{args.port}: {err}", file=sys.stderr)
+        return 1
     server.daemon_threads = True
     host, port = server.server_address[:2]
     print(f"fake services listening on http://{host}:{port}", flush=True)

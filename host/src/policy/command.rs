@@ -100,7 +100,12 @@ pub(super) fn validate(key: &str, file: &CommandFile) -> Result<CommandGrant, Po
     let allowed_args = file
         .allowed_args
         .iter()
-        .map(|p| regex::Regex::new(p).map_err(|e| invalid(format!("allowed_args pattern {p:?} does not compile: {e}"))))
+        // Anchored as a whole, so `a|ab` accepts "ab" (a bare leftmost-first search would stop at
+        // "a" and refuse it); the runtime still checks that the match spans the argument.
+        .map(|p| {
+            regex::Regex::new(&format!("^(?:{p})$"))
+                .map_err(|e| invalid(format!("allowed_args pattern {p:?} does not compile: {e}")))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let cwd = PathBuf::from(file.cwd.as_deref().unwrap_or("/"));
     if !cwd.is_absolute() {
@@ -204,6 +209,16 @@ mod tests {
         let grant = validate("k", &command("/bin/echo", &[])).expect("echo is fine");
         assert!(grant.program.is_absolute());
         assert_eq!(grant.timeout, DEFAULT_TIMEOUT);
+    }
+
+    #[test]
+    fn argument_patterns_match_whole_arguments_with_any_alternative() {
+        let mut file = command("/bin/echo", &[]);
+        file.allowed_args = vec!["a|ab".into(), "staging|production".into()];
+        let grant = validate("k", &file).expect("valid");
+        let accepts = |arg: &str| grant.allowed_args.iter().any(|p| p.is_match(arg));
+        assert!(accepts("ab") && accepts("a") && accepts("production"));
+        assert!(!accepts("stagingX") && !accepts("xproduction") && !accepts("abc"));
     }
 
     #[test]
