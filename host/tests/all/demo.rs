@@ -27,7 +27,7 @@ async fn the_demo_serves_working_devops_and_botfather_plugins() {
         .process_group(0)
         .spawn()
         .expect("demo/run starts");
-    let _group = KillGroupOnDrop(demo.id().expect("running"));
+    let mut group = KillGroupOnDrop(demo.id());
     let stdout = demo.stdout.take().expect("stdout");
     let first = tokio::time::timeout(Duration::from_secs(60), BufReader::new(stdout).lines().next_line())
         .await
@@ -49,7 +49,10 @@ async fn the_demo_serves_working_devops_and_botfather_plugins() {
         .expect("deploy");
     assert_ne!(deployed.is_error, Some(true), "{}", text(&deployed));
     assert!(text(&deployed).contains("succeeded; health check passed: HTTP 200"), "{}", text(&deployed));
-    assert_eq!(std::fs::read_to_string(state.path().join("apps/web.staging.version")).expect("written").trim(), "v2.0.0");
+    assert_eq!(
+        std::fs::read_to_string(state.path().join("apps/web.staging.version")).expect("written").trim(),
+        "v2.0.0"
+    );
 
     let me = client.call_tool(no_args("botfather__get_me")).await.expect("get_me");
     assert_ne!(me.is_error, Some(true), "{}", text(&me));
@@ -61,17 +64,23 @@ async fn the_demo_serves_working_devops_and_botfather_plugins() {
     let pid = demo.id().expect("running").to_string();
     let killed = Command::new("kill").args(["-TERM", &pid]).status().await.expect("kill");
     assert!(killed.success());
-    let status = tokio::time::timeout(Duration::from_secs(10), demo.wait()).await.expect("exits").expect("status");
+    let waited = tokio::time::timeout(Duration::from_secs(10), demo.wait()).await;
+    // Reaped: the group id may now belong to someone else, so never signal it again.
+    group.0 = None;
+    let status = waited.expect("exits").expect("status");
     assert!(!status.success(), "stopped by the signal");
     let fake = reqwest::get(format!("{url}/healthz")).await;
     assert!(fake.is_err(), "sanctum is gone");
 }
 
 /// If the test fails midway, take the demo's whole process group (fakes and server) with it.
-struct KillGroupOnDrop(u32);
+/// Only while `demo/run` is unreaped: after that its pid, and so the group id, can be reused.
+struct KillGroupOnDrop(Option<u32>);
 
 impl Drop for KillGroupOnDrop {
     fn drop(&mut self) {
-        let _ = std::process::Command::new("kill").args(["-KILL", &format!("-{}", self.0)]).status();
+        if let Some(group) = self.0 {
+            let _ = std::process::Command::new("kill").args(["-KILL", &format!("-{group}")]).status();
+        }
     }
 }

@@ -143,7 +143,9 @@ async fn run_child(
     drop(ruleset); // the child holds its own copy until exec; CLOEXEC closes it then
     let mut child = spawned.map_err(|e| format!("cannot start {}: {e}", grant.program.display()))?;
     let group = child.id();
-    let _kill_group_on_exit = GroupKiller(group);
+    // Declared after `child`, so on an early return or a cancelled call it drops first: the
+    // group is killed while the child is still unreaped (see `exited_unreaped`).
+    let mut kill_group_on_exit = GroupKiller(group);
 
     if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
         // A child that does not read its input must not stall us: write in the background.
@@ -154,17 +156,18 @@ async fn run_child(
     let stdout = tokio::spawn(read_capped(child.stdout.take(), grant.max_stdout_bytes));
     let stderr = tokio::spawn(read_capped(child.stderr.take(), grant.max_stderr_bytes));
 
-    let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => (status.map_err(|e| format!("waiting for the command failed: {e}"))?.code(), false),
-        Err(_) => {
-            kill_group(group);
-            // Reap the child so no zombie is left; the group is already dead.
-            let _ = child.wait().await;
-            (None, true)
-        }
-    };
-    // Grandchildren may still hold the pipes open; the group kill above (or on drop) ends them.
+    let timed_out = tokio::time::timeout(timeout, exited_unreaped(group)).await.is_err();
+    // Whether it exited or timed out, the child is not reaped yet, so its process-group id still
+    // names its group: kill the group (the child on timeout, any grandchildren in every case).
     kill_group(group);
+    if timed_out {
+        exited_unreaped(group).await;
+    }
+    let waited = child.wait().await;
+    // Reaped (or beyond our reach): from here on the id may name an unrelated process group.
+    kill_group_on_exit.0 = None;
+    let status = waited.map_err(|e| format!("waiting for the command failed: {e}"))?;
+    let status = if timed_out { None } else { status.code() };
     let (stdout, stdout_truncated) = stdout.await.unwrap_or_default();
     let (stderr, stderr_truncated) = stderr.await.unwrap_or_default();
     Ok(Output { status, stdout, stderr, stdout_truncated, stderr_truncated, timed_out })
@@ -189,7 +192,23 @@ async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, cap: usize) -> (Vec<u
     (kept, truncated)
 }
 
-/// Kills the child's whole process group when the call ends, however it ends.
+/// Wait until the child `pid` has exited, without reaping it. A process-group id stays reserved
+/// while its leader's pid does, and a zombie holds its pid: so between this returning and the
+/// reap, `kill_group` cannot hit an unrelated group that reused the number. (Pids do get reused
+/// quickly: with pid_max at 32768 a busy host wraps within minutes.)
+async fn exited_unreaped(pid: Option<u32>) {
+    let Some(pid) = pid.and_then(|id| i32::try_from(id).ok()).and_then(rustix::process::Pid::from_raw) else {
+        return;
+    };
+    let options = rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
+    let _ = tokio::task::spawn_blocking(move || {
+        while let Err(rustix::io::Errno::INTR) = rustix::process::waitid(rustix::process::WaitId::Pid(pid), options) {}
+    })
+    .await;
+}
+
+/// Kills the child's whole process group when the call ends early (error or cancellation),
+/// while the child is not yet reaped; disarmed (`None`) once it is.
 struct GroupKiller(Option<u32>);
 
 impl Drop for GroupKiller {
