@@ -5,6 +5,7 @@
 #   botfather             -> plugins/botfather.wasm
 #   fixtures/hostile      -> tests/plugins/hostile.wasm
 #   fixtures/not-a-plugin -> tests/plugins/not_a_plugin.wasm
+#   tutorial              -> tests/plugins/tutorial.wasm  (crate `notes`, from docs/plugin-development.md)
 #
 # Usage: plugins-src/build.sh [--check]
 #   --check  build into a temporary directory and fail, naming each file, if a committed .wasm
@@ -38,6 +39,7 @@ outputs=(
     "hostile.wasm:tests/plugins/hostile.wasm"
     "not-a-plugin.wasm:tests/plugins/not_a_plugin.wasm"
     "probe.wasm:tests/plugins/probe.wasm"
+    "notes.wasm:tests/plugins/tutorial.wasm"
 )
 
 rustup target add "$target" >/dev/null 2>&1 || rustup target add "$target"

@@ -26,6 +26,23 @@ pub enum Command {
     /// Run one tool of one plugin file in the same sandbox the server uses, print the MCP
     /// result as JSON, and exit 0 (success), 2 (tool error) or 1 (anything else).
     Call(CallArgs),
+    /// Create a new plugin crate, PARENT/NAME, from the template: one typed tool with a unit
+    /// test, ready for `cargo test` and `cargo build --release --target wasm32-wasip2`.
+    NewPlugin(NewPluginArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct NewPluginArgs {
+    /// The plugin's name (and the crate's): lowercase ASCII letters, digits and single `_`,
+    /// starting with a letter, at most 40 characters. Clients see its tools as `NAME__<tool>`.
+    pub name: String,
+    /// Where to create the crate's directory; it must exist, and NAME must not exist in it.
+    #[arg(long, value_name = "PARENT", default_value = ".")]
+    pub dir: PathBuf,
+    /// The guest SDK (`guest-sdk/` of a sanctum checkout). Defaults to the one this binary was
+    /// built from.
+    #[arg(long, value_name = "PATH")]
+    pub sdk: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Args)]

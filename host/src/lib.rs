@@ -16,6 +16,7 @@
 //! - [`config`]: CLI and environment. [`policy`]: the operator's grants, parsed from TOML into
 //!   plain runtime data. [`app`]: start-up wiring shared by `main` and tests.
 //! - [`audit`]: JSON-lines records of every call and capability use (a leaf, like `ids`).
+//! - [`scaffold`]: `sanctum new-plugin`, a new plugin crate from templates (writes files, serves nothing).
 //!
 //! # Invariants
 //!
@@ -34,5 +35,6 @@ pub mod mcp;
 pub mod policy;
 pub mod registry;
 pub mod runtime;
+pub mod scaffold;
 pub mod transport;
 pub mod worker;

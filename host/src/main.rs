@@ -8,13 +8,13 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use sanctum::app::LocalCall;
-use sanctum::config::{CallArgs, Cli, Command, ServeArgs};
+use sanctum::config::{CallArgs, Cli, Command, NewPluginArgs, ServeArgs};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    // `call` prints its result on stdout; keep its stderr to what went wrong.
-    let default_level = if matches!(cli.command, Command::Call(_)) { "warn" } else { "info" };
+    // `call` prints its result on stdout (`new-plugin` its report); keep stderr to what went wrong.
+    let default_level = if matches!(cli.command, Command::Call(_) | Command::NewPlugin(_)) { "warn" } else { "info" };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_env("SANCTUM_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)))
         .with_writer(std::io::stderr)
@@ -23,7 +23,18 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Check(args) => check(args).await,
         Command::Call(args) => call(args).await,
+        Command::NewPlugin(args) => new_plugin(&args),
     }
+}
+
+/// Write a new plugin crate from the template and say what to run next.
+fn new_plugin(args: &NewPluginArgs) -> anyhow::Result<()> {
+    let created = sanctum::scaffold::create(&args.dir, &args.name, args.sdk.as_deref())?;
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{}", created.summary());
+    }
+    Ok(())
 }
 
 /// Exit status of `sanctum call` when the tool returned `isError` (as Letta Code's CLI does).

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::support::{Client, TestServer, call, connect, no_args, plugins_dir, repo_root, Path_};
+use crate::support::{Client, Path_, TestServer, call, connect, no_args, plugins_dir, repo_root};
 
 /// Shaped like a real token so the plugin's redaction would catch it if it ever leaked through.
 const TOKEN: &str = "7000000001:AAFakeTokenForSanctumTestsOnly0123456";
@@ -183,27 +183,51 @@ async fn bot_api_settings_round_trip_with_a_token_the_plugin_never_sees() {
         json!({"type": "web_app", "text": "Console", "web_app": {"url": "https://ops.example.com/console"}})
     );
 
-    ok(&client, "botfather__set_default_admin_rights", json!({"rights": {"can_manage_chat": true, "can_pin_messages": true}}))
-        .await;
+    ok(
+        &client,
+        "botfather__set_default_admin_rights",
+        json!({"rights": {"can_manage_chat": true, "can_pin_messages": true}}),
+    )
+    .await;
     let rights = json_block(&ok(&client, "botfather__get_default_admin_rights", json!({})).await);
     assert_eq!((rights["can_manage_chat"].clone(), rights["can_pin_messages"].clone()), (json!(true), json!(true)));
     assert_eq!(rights["can_delete_messages"], false);
 
-    let hook = json!({"url": "https://hooks.example.com/telegram", "max_connections": 10, "allowed_updates": ["message"]});
+    let hook =
+        json!({"url": "https://hooks.example.com/telegram", "max_connections": 10, "allowed_updates": ["message"]});
     ok(&client, "botfather__set_webhook", hook).await;
     let info = json_block(&ok(&client, "botfather__get_webhook_info", json!({})).await);
-    assert_eq!((info["url"].clone(), info["max_connections"].clone()), (json!("https://hooks.example.com/telegram"), json!(10)));
+    assert_eq!(
+        (info["url"].clone(), info["max_connections"].clone()),
+        (json!("https://hooks.example.com/telegram"), json!(10))
+    );
     ok(&client, "botfather__delete_webhook", json!({"drop_pending_updates": true})).await;
     assert_eq!(json_block(&ok(&client, "botfather__get_webhook_info", json!({})).await)["url"], "");
 
     // Invalid arguments are refused by the plugin before any request reaches Telegram.
     let before = bot.api_calls().await.len();
     let cases = [
-        ("botfather__set_commands", json!({"commands": [{"command": "Deploy", "description": "x"}]}), "not a valid command"),
-        ("botfather__set_commands", json!({"commands": [{"command": "a", "description": "x"}, {"command": "a", "description": "y"}]}), "listed twice"),
-        ("botfather__set_commands", json!({"commands": [{"command": "a", "description": "x"}], "scope": {"kind": "chat"}}), "needs `chat`"),
+        (
+            "botfather__set_commands",
+            json!({"commands": [{"command": "Deploy", "description": "x"}]}),
+            "not a valid command",
+        ),
+        (
+            "botfather__set_commands",
+            json!({"commands": [{"command": "a", "description": "x"}, {"command": "a", "description": "y"}]}),
+            "listed twice",
+        ),
+        (
+            "botfather__set_commands",
+            json!({"commands": [{"command": "a", "description": "x"}], "scope": {"kind": "chat"}}),
+            "needs `chat`",
+        ),
         ("botfather__set_webhook", json!({"url": "http://hooks.example.com/telegram"}), "https://"),
-        ("botfather__set_webhook", json!({"url": "https://h.example.com", "allowed_updates": ["everything"]}), "not an update type"),
+        (
+            "botfather__set_webhook",
+            json!({"url": "https://h.example.com", "allowed_updates": ["everything"]}),
+            "not an update type",
+        ),
         ("botfather__set_name", json!({"name": "n".repeat(65)}), "at most 64"),
         ("botfather__set_description", json!({"description": "d", "language_code": "english"}), "not a language code"),
         ("botfather__set_menu_button", json!({"kind": "web_app", "text": "x"}), "needs both"),
@@ -225,7 +249,8 @@ async fn botfather_chat_flows_withhold_every_token() {
     let bot = start(false, true).await;
     let (client, _) = connect(&bot.server, Path_::StreamableHandshake).await;
 
-    let created = ok(&client, "botfather__create_bot", json!({"name": "Deploy Helper", "username": "@deploy_helper_bot"})).await;
+    let created =
+        ok(&client, "botfather__create_bot", json!({"name": "Deploy Helper", "username": "@deploy_helper_bot"})).await;
     let text = all_text(&created);
     assert!(text.starts_with("created @deploy_helper_bot"), "{text}");
     assert!(text.contains("token withheld"), "{text}");
@@ -233,20 +258,21 @@ async fn botfather_chat_flows_withhold_every_token() {
     assert_eq!(structured["token_withheld"], true);
     let state = bot.chat_state();
     let issued = token_in(&state).expect("the fake BotFather issued a token");
-    assert!(!text.contains(&issued) && !structured.to_string().contains(&issued), "the new token never reaches the agent");
+    assert!(
+        !text.contains(&issued) && !structured.to_string().contains(&issued),
+        "the new token never reaches the agent"
+    );
 
-    let taken = refused(&client, "botfather__create_bot", json!({"name": "Again", "username": "deploy_helper_bot"})).await;
+    let taken =
+        refused(&client, "botfather__create_bot", json!({"name": "Again", "username": "deploy_helper_bot"})).await;
     assert!(taken.contains("already taken"), "{taken}");
 
     let mybots = ok(&client, "botfather__send_message", json!({"text": "/mybots"})).await;
     let reply = last_botfather_message(&mybots);
     assert!(reply["buttons"].to_string().contains("@deploy_helper_bot"), "{reply}");
-    let picked = ok(
-        &client,
-        "botfather__click_button",
-        json!({"message_id": reply["id"], "button": "@deploy_helper_bot"}),
-    )
-    .await;
+    let picked =
+        ok(&client, "botfather__click_button", json!({"message_id": reply["id"], "button": "@deploy_helper_bot"}))
+            .await;
     let menu = last_botfather_message(&picked);
     let shown = ok(&client, "botfather__click_button", json!({"message_id": menu["id"], "button": "API Token"})).await;
     assert!(all_text(&shown).contains("[bot token withheld by sanctum]"), "{}", all_text(&shown));
@@ -288,7 +314,8 @@ async fn without_grants_both_channels_are_refused_with_the_missing_grant_named()
 }
 
 fn last_botfather_message(result: &CallToolResult) -> Value {
-    let messages = result.structured_content.as_ref().expect("structured")["messages"].as_array().expect("list").clone();
+    let messages =
+        result.structured_content.as_ref().expect("structured")["messages"].as_array().expect("list").clone();
     messages.into_iter().rev().find(|m| m["from_botfather"] == true).expect("a BotFather message")
 }
 
@@ -301,7 +328,8 @@ fn all_tokens(text: &str) -> Vec<String> {
             continue;
         }
         let digits = bytes[..i].iter().rev().take_while(|c| c.is_ascii_digit()).count();
-        let tail = bytes[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c == b'-').count();
+        let tail =
+            bytes[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_' || **c == b'-').count();
         if (8..=10).contains(&digits) && tail >= 30 {
             let token = &text[i - digits..i + 1 + tail];
             if token != TOKEN && !found.iter().any(|t| t == token) {

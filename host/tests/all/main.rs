@@ -16,5 +16,7 @@ mod devops;
 mod legacy_http;
 mod loading;
 mod network;
+mod scaffold;
 mod support;
+mod tutorial;
 mod worker_queue;
