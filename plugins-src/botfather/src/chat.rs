@@ -6,8 +6,8 @@
 //! `plugins-src/botfather/companion/PROTOCOL.md`: one request on stdin, one reply on stdout.
 //! Every text that comes back has bot tokens redacted before it goes anywhere else.
 
-use schemars::JsonSchema;
 use sanctum_guest::{ToolError, process};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

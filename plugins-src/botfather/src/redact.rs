@@ -36,7 +36,8 @@ fn token_at(bytes: &[u8], colon: usize) -> Option<(usize, usize)> {
     }
     let digits = bytes[..colon].iter().rev().take_while(|b| b.is_ascii_digit()).count();
     let start = colon - digits;
-    let secret = bytes[colon + 1..].iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')).count();
+    let secret =
+        bytes[colon + 1..].iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')).count();
     let starts_cleanly = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
     ((5..=12).contains(&digits) && secret >= 30 && starts_cleanly).then_some((start, colon + 1 + secret))
 }

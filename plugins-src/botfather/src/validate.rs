@@ -21,7 +21,11 @@ fn chars(text: &str) -> usize {
 /// A length limit on free text, counted in characters as Telegram does.
 pub(crate) fn max_len(what: &str, text: &str, max: usize) -> Result<(), ToolError> {
     let n = chars(text);
-    if n > max { Err(ToolError::new(format!("{what} is {n} characters; Telegram allows at most {max}"))) } else { Ok(()) }
+    if n > max {
+        Err(ToolError::new(format!("{what} is {n} characters; Telegram allows at most {max}")))
+    } else {
+        Ok(())
+    }
 }
 
 /// A bot username: 5-32 of `[A-Za-z0-9_]`, ending in `bot`. A leading `@` is accepted and dropped.
@@ -34,7 +38,9 @@ pub(crate) fn bot_username(username: &str) -> Result<String, ToolError> {
         )));
     }
     if !name.to_ascii_lowercase().ends_with("bot") {
-        return Err(ToolError::new(format!("`{username}` is not a bot username: it must end in `bot`, e.g. `{name}_bot`")));
+        return Err(ToolError::new(format!(
+            "`{username}` is not a bot username: it must end in `bot`, e.g. `{name}_bot`"
+        )));
     }
     if name.starts_with(|c: char| c.is_ascii_digit() || c == '_') {
         return Err(ToolError::new(format!("`{username}` is not a bot username: it must start with a letter")));
@@ -68,7 +74,9 @@ pub(crate) fn language_code(code: &str) -> Result<(), ToolError> {
     if code.is_empty() || (code.len() == 2 && code.chars().all(|c| c.is_ascii_lowercase())) {
         Ok(())
     } else {
-        Err(ToolError::new(format!("`{code}` is not a language code: use two lowercase letters such as `en`, or omit it")))
+        Err(ToolError::new(format!(
+            "`{code}` is not a language code: use two lowercase letters such as `en`, or omit it"
+        )))
     }
 }
 

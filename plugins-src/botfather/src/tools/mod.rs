@@ -24,7 +24,10 @@ pub(crate) fn api_output(summary: &str, method: &str, params: Map<String, Value>
 }
 
 /// `language_code` as a parameter, after checking it.
-pub(crate) fn with_language(mut params: Map<String, Value>, code: Option<&str>) -> Result<Map<String, Value>, ToolError> {
+pub(crate) fn with_language(
+    mut params: Map<String, Value>,
+    code: Option<&str>,
+) -> Result<Map<String, Value>, ToolError> {
     if let Some(code) = code.filter(|c| !c.is_empty()) {
         crate::validate::language_code(code)?;
         params.insert("language_code".into(), code.into());
