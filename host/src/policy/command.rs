@@ -131,7 +131,9 @@ pub(super) fn validate(key: &str, file: &CommandFile) -> Result<CommandGrant, Po
     let defaults = ChildLimits::default();
     let limits = &file.limits;
     Ok(CommandGrant {
-        program: resolved,
+        // Run as written: a venv's `bin/python3` is a symlink whose target would not see the
+        // venv. The target was judged above together with the name.
+        program,
         leading_args: file.args.clone(),
         allowed_args,
         allow_flags: file.allow_flags,

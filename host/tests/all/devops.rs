@@ -169,7 +169,7 @@ async fn deploy_fail_hang_rollback_status_and_history_over_mcp() {
     assert!(failed(&broken));
     let message = text(&broken);
     assert!(message.contains("failed (exit status 3)") && message.contains("crash-looping"), "{message}");
-    assert!(message.contains("current version is unchanged"), "{message}");
+    assert!(message.contains("recorded current version is unchanged"), "{message}");
 
     // A hanging deploy is stopped at the grant's timeout and recorded as such.
     let started = Instant::now();

@@ -83,14 +83,16 @@ fn request(request: &Value) -> Result<Exchange, ToolError> {
     if out.timed_out {
         return Err(ToolError::new("BotFather did not answer in time; check `recent_messages` before retrying"));
     }
-    let reply: Reply = serde_json::from_slice(&out.stdout).map_err(|_| {
-        let (stderr, _) = redact_tokens(out.stderr_text().trim());
-        ToolError::new(format!(
-            "the companion client gave no protocol reply (exit status {:?}): {}",
-            out.status,
-            stderr.chars().take(500).collect::<String>()
-        ))
-    })?;
+    // PROTOCOL.md: 0 answers ok, 1 answers an error; anything else is a broken companion.
+    let reply: Reply =
+        serde_json::from_slice(&out.stdout).ok().filter(|_| matches!(out.status, Some(0 | 1))).ok_or_else(|| {
+            let (stderr, _) = redact_tokens(out.stderr_text().trim());
+            let status = out.status.map_or_else(|| "killed".to_owned(), |code| format!("exit status {code}"));
+            ToolError::new(format!(
+                "the companion client gave no protocol reply ({status}): {}",
+                stderr.chars().take(500).collect::<String>()
+            ))
+        })?;
     if !reply.ok {
         let (error, _) = redact_tokens(reply.error.as_deref().unwrap_or("unknown error"));
         return Err(ToolError::new(format!("the companion client failed: {error}")));
@@ -103,6 +105,11 @@ fn request(request: &Value) -> Result<Exchange, ToolError> {
             let (text, found) = redact_tokens(&m.text);
             token_withheld |= found;
             m.text = text;
+            for label in m.buttons.iter_mut().flatten() {
+                let (clean, found) = redact_tokens(label);
+                token_withheld |= found;
+                *label = clean;
+            }
             m
         })
         .collect();

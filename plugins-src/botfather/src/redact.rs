@@ -1,8 +1,9 @@
 //! Scrubbing bot tokens out of BotFather's messages before the agent sees them.
 //!
-//! A token is `<bot id>:<35 characters of [A-Za-z0-9_-]>`. BotFather prints one when a bot is
-//! created or a token revoked; an agent that saw it could control the bot from anywhere, so the
-//! plugin replaces every token-shaped string. Operators collect new tokens from the chat itself.
+//! A bot token is `<bot id>:<35 characters of [A-Za-z0-9_-]>`; BotFather prints one when a bot is
+//! created or a token revoked, and an agent that saw it could control the bot from anywhere.
+//! Payment-provider tokens (`<id>:TEST:<secret>` or `<id>:LIVE:<secret>`) are just as secret.
+//! The plugin replaces every string of either shape. Operators collect tokens from the chat.
 
 /// What a token becomes.
 pub(crate) const REDACTED: &str = "[bot token withheld by sanctum]";
@@ -36,10 +37,20 @@ fn token_at(bytes: &[u8], colon: usize) -> Option<(usize, usize)> {
     }
     let digits = bytes[..colon].iter().rev().take_while(|b| b.is_ascii_digit()).count();
     let start = colon - digits;
-    let secret =
-        bytes[colon + 1..].iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')).count();
+    let secret_chars = |from: usize| {
+        bytes[from..].iter().take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-')).count()
+    };
     let starts_cleanly = start == 0 || !bytes[start - 1].is_ascii_alphanumeric();
-    ((5..=12).contains(&digits) && secret >= 30 && starts_cleanly).then_some((start, colon + 1 + secret))
+    if !(5..=12).contains(&digits) || !starts_cleanly {
+        return None;
+    }
+    let rest = &bytes[colon + 1..];
+    if rest.starts_with(b"TEST:") || rest.starts_with(b"LIVE:") {
+        let secret = secret_chars(colon + 6);
+        return (secret >= 8).then_some((start, colon + 6 + secret));
+    }
+    let secret = secret_chars(colon + 1);
+    (secret >= 30).then_some((start, colon + 1 + secret))
 }
 
 #[cfg(test)]
@@ -55,5 +66,8 @@ mod tests {
         assert_eq!(clean, format!("Use this token to access the HTTP API:\n{REDACTED}\nKeep your token secure."));
         assert_eq!(redact_tokens("at 12:30 see t.me/x_bot"), ("at 12:30 see t.me/x_bot".to_owned(), false));
         assert_eq!(redact_tokens("ünïcode 123456:short"), ("ünïcode 123456:short".to_owned(), false));
+        let (clean, found) = redact_tokens("provider token: 284685063:TEST:NjE5ZDc2NGRhMjk5");
+        assert!(found);
+        assert_eq!(clean, format!("provider token: {REDACTED}"));
     }
 }

@@ -93,6 +93,13 @@ pub(crate) fn chat_id(chat: &str) -> Result<serde_json::Value, ToolError> {
     }
 }
 
+/// A private chat, which the menu-button methods take as a numeric id only.
+pub(crate) fn private_chat_id(chat: &str) -> Result<serde_json::Value, ToolError> {
+    chat.parse::<i64>()
+        .map(Into::into)
+        .map_err(|_| ToolError::new(format!("`{chat}` is not a private chat id: give the user's numeric chat id")))
+}
+
 /// An HTTPS URL, as Telegram requires for webhooks and web apps.
 pub(crate) fn https_url(what: &str, url: &str) -> Result<(), ToolError> {
     let rest = url.strip_prefix("https://").unwrap_or("");
@@ -135,6 +142,8 @@ mod tests {
         assert_eq!(chat_id("-1001234567890"), Ok(serde_json::json!(-1_001_234_567_890_i64)));
         assert_eq!(chat_id("@sanctum_ops"), Ok(serde_json::json!("@sanctum_ops")));
         assert!(chat_id("sanctum ops").is_err());
+        assert_eq!(private_chat_id("42"), Ok(serde_json::json!(42)));
+        assert!(private_chat_id("@someone").is_err());
         assert!(https_url("webhook URL", "https://hooks.example.com/tg").is_ok());
         assert!(https_url("webhook URL", "http://hooks.example.com/tg").is_err());
         assert!(https_url("webhook URL", "https://").is_err());

@@ -5,7 +5,8 @@
 //! so the file is always a complete old or new version. A `running` record found later means the
 //! call was killed mid-deploy; it is shown as `interrupted`, never as a success.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use sanctum_guest::ToolError;
 use schemars::JsonSchema;
@@ -52,7 +53,7 @@ pub(crate) struct Record {
     pub(crate) outcome: Outcome,
     /// The command's exit status, if it exited.
     pub(crate) exit_status: Option<i32>,
-    /// The last lines of the command's output (stdout, then stderr).
+    /// The end of the command's output (stdout, then stderr), at most 2000 characters.
     pub(crate) output_tail: String,
 }
 
@@ -84,7 +85,11 @@ impl Store {
                     self.path.display()
                 ))
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(History::default()),
+            // No file yet means no deployments, but only if the directory itself is there: a
+            // missing grant must not read as "never deployed".
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.path.parent().is_some_and(Path::is_dir) => {
+                Ok(History::default())
+            }
             Err(e) => Err(self.io_error("read", &e)),
         }
     }
@@ -94,7 +99,9 @@ impl Store {
         let json = serde_json::to_vec_pretty(history)
             .map_err(|e| ToolError::new(format!("internal error: history not serializable: {e}")))?;
         let temp = self.path.with_extension("json.tmp");
-        std::fs::write(&temp, json).map_err(|e| self.io_error("write", &e))?;
+        let mut file = std::fs::File::create(&temp).map_err(|e| self.io_error("write", &e))?;
+        // On disk before the rename, so a crash cannot leave the new name on empty contents.
+        file.write_all(&json).and_then(|()| file.sync_all()).map_err(|e| self.io_error("write", &e))?;
         std::fs::rename(&temp, &self.path).map_err(|e| self.io_error("replace", &e))
     }
 
@@ -208,6 +215,8 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let store = Store::new(dir.to_str().expect("utf-8"), "web", "staging");
         assert_eq!(store.load(), Ok(History::default()));
+        let ungranted = Store::new("/nonexistent-state-dir", "web", "staging");
+        assert!(ungranted.load().expect_err("no directory").message().contains("is the state directory granted"));
         let mut h = History::default();
         h.push(record("v1", Outcome::Succeeded));
         store.save(&h).expect("saved");

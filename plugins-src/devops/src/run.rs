@@ -58,7 +58,7 @@ pub(crate) fn deploy(
             } else {
                 Outcome::Failed
             };
-            (outcome, out.status, tail(&format!("{}{}", out.stdout_text(), out.stderr_text())))
+            (outcome, out.status, tail(&format!("{}\n{}", out.stdout_text(), out.stderr_text())))
         }
         Err(e) => (Outcome::Failed, None, e.to_string()),
     };
@@ -100,7 +100,7 @@ pub(crate) fn describe(outcome: Outcome, exit_status: Option<i32>) -> String {
     }
 }
 
-/// The last `OUTPUT_TAIL_CHARS` characters, starting at a line if one begins close enough.
+/// The last `OUTPUT_TAIL_CHARS` characters, trimmed.
 fn tail(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let start = chars.len().saturating_sub(OUTPUT_TAIL_CHARS);

@@ -10,8 +10,9 @@ use serde_json::Value;
 use crate::chat::{self, Exchange, Message};
 use crate::validate::{MAX_MESSAGE, MAX_NAME, bot_username, max_len};
 
-/// Sending to BotFather changes state there; it is Telegram, so an open world.
-const CHAT: Annotations = Annotations::NONE.read_only(false).destructive(false).idempotent(false).open_world(true);
+/// Sending to BotFather changes state there, and a raw message or button press can delete a bot
+/// or revoke a token; it is Telegram, so an open world.
+const CHAT: Annotations = Annotations::NONE.read_only(false).destructive(true).idempotent(false).open_world(true);
 
 /// What every chat tool returns as structured content.
 #[derive(Serialize, JsonSchema)]
@@ -168,7 +169,8 @@ pub(crate) struct CreateBotArgs {
 
 impl Tool for CreateBot {
     const NAME: &'static str = "create_bot";
-    const ANNOTATIONS: Annotations = CHAT;
+    const ANNOTATIONS: Annotations =
+        Annotations::NONE.read_only(false).destructive(false).idempotent(false).open_world(true);
     type Args = CreateBotArgs;
 
     fn output_schema() -> Option<Value> {

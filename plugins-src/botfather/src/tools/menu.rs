@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Map, json};
 
 use super::{READ, SET, api_output};
-use crate::validate::{chat_id, https_url, max_len};
+use crate::validate::{https_url, max_len, private_chat_id};
 
 pub(crate) struct GetMenuButton;
 
@@ -26,7 +26,7 @@ impl Tool for GetMenuButton {
     fn call(args: GetMenuButtonArgs) -> Result<Output, ToolError> {
         let mut params = Map::new();
         if let Some(chat) = &args.chat {
-            params.insert("chat_id".into(), chat_id(chat)?);
+            params.insert("chat_id".into(), private_chat_id(chat)?);
         }
         api_output("menu button", "getChatMenuButton", params)
     }
@@ -83,7 +83,7 @@ impl Tool for SetMenuButton {
         };
         let mut params = Map::new();
         if let Some(chat) = &args.chat {
-            params.insert("chat_id".into(), chat_id(chat)?);
+            params.insert("chat_id".into(), private_chat_id(chat)?);
         }
         params.insert("menu_button".into(), button.clone());
         api_output(&format!("menu button set to {button}"), "setChatMenuButton", params)

@@ -25,7 +25,8 @@ pub(crate) struct Deploy;
 
 /// Deploy a version of a configured application to one of its environments, by running the
 /// operator's deploy command. The deployment is recorded in the history whatever its outcome;
-/// a failed or timed-out deploy is reported as an error and leaves the current version as it was.
+/// a failed or timed-out deploy is reported as an error and does not change the version the
+/// history records as current (check `status` for what is actually running).
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeployArgs {
@@ -133,7 +134,8 @@ fn report(app: &str, environment: &str, deployed: Deployed) -> Result<Output, To
         let output =
             if record.output_tail.is_empty() { String::new() } else { format!("\noutput:\n{}", record.output_tail) };
         return Err(ToolError::new(format!(
-            "{headline}; the current version is unchanged and the attempt is recorded in the history{output}"
+            "{headline}; the attempt is recorded in the history and the recorded current version is unchanged, \
+             but the command may have changed the system part-way: check `status`{output}"
         )));
     }
     let mut text = headline;

@@ -135,9 +135,12 @@ impl Tool for History {
         };
         for r in &deployments {
             text.push_str(&format!(
-                "\n#{} {:?} {} {} at {} by {}",
+                "\n#{} {} {} {} at {} by {}",
                 r.id,
-                r.action,
+                match r.action {
+                    crate::history::Action::Deploy => "deploy",
+                    crate::history::Action::Rollback => "rollback",
+                },
                 r.version,
                 describe(r.outcome, r.exit_status),
                 r.started_at,
@@ -189,8 +192,12 @@ impl Tool for ListApps {
         for (name, app) in apps.iter() {
             let mut environments = Vec::new();
             for environment in &app.environments {
-                let history = Store::new(&apps.state_dir, name, environment).load()?;
-                let current_version = history.current().map(|r| r.version.clone());
+                // One damaged history must not hide every other application.
+                let current_version = match Store::new(&apps.state_dir, name, environment).load() {
+                    Ok(history) => history.current().map(|r| r.version.clone()),
+                    Err(e) if e.message().contains("is damaged") => Some("unknown (history damaged)".to_owned()),
+                    Err(e) => return Err(e),
+                };
                 environments.push(EnvironmentSummary { name: environment.clone(), current_version });
             }
             let envs: Vec<String> = environments
