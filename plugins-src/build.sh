@@ -6,6 +6,7 @@
 #   fixtures/hostile      -> tests/plugins/hostile.wasm
 #   fixtures/not-a-plugin -> tests/plugins/not_a_plugin.wasm
 #   tutorial              -> tests/plugins/tutorial.wasm  (crate `notes`, from docs/plugin-development.md)
+#   fixtures/pinned-v1, -v2 -> tests/plugins/pinned_v1.wasm, pinned_v2.wasm (one plugin, two tool definitions)
 #
 # Usage: plugins-src/build.sh [--check]
 #   --check  build into a temporary directory and fail, naming each file, if a committed .wasm
@@ -40,6 +41,8 @@ outputs=(
     "not-a-plugin.wasm:tests/plugins/not_a_plugin.wasm"
     "probe.wasm:tests/plugins/probe.wasm"
     "notes.wasm:tests/plugins/tutorial.wasm"
+    "pinned_v1.wasm:tests/plugins/pinned_v1.wasm"
+    "pinned_v2.wasm:tests/plugins/pinned_v2.wasm"
 )
 
 rustup target add "$target" >/dev/null 2>&1 || rustup target add "$target"

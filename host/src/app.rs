@@ -12,9 +12,13 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::Audit;
 use crate::config::{CallArgs, ServeArgs};
 use crate::mcp::McpServer;
+use crate::metrics::Metrics;
+use crate::pins::Pins;
 use crate::policy::{GrantReview, Policy};
 use crate::registry::{Refusal, Registry};
-use crate::runtime::{LoadError, Plugin, Runtime};
+use crate::reload::{self, PluginSet};
+use crate::runtime::{CacheCounts, LoadError, Plugin, Runtime};
+use crate::shutdown::Readiness;
 use crate::transport::{self, RouterOptions};
 use crate::worker::WorkerHandle;
 
@@ -25,40 +29,108 @@ pub struct App {
     pub registry: Arc<Registry>,
     /// Plugin files that failed to load (each was skipped; the others serve).
     pub load_errors: Vec<LoadError>,
+    /// What the compile cache did while loading (hits are plugins not compiled again).
+    pub compile_cache: CacheCounts,
     /// Plugins or tools the registry refused.
     pub refusals: Vec<Refusal>,
     /// Per plugin: what it needs against what the policy grants.
     pub reviews: Vec<GrantReview>,
     /// Plugins the policy names that were not loaded (usually a typo).
     pub unknown_policy_plugins: Vec<String>,
+    /// What `/metrics` serves; shared with the registry and the audit trail.
+    pub metrics: Metrics,
+    /// What `/readyz` reports: not ready until the caller, about to serve, says so.
+    pub readiness: Readiness,
 }
 
 pub async fn build(args: &ServeArgs, shutdown: CancellationToken) -> anyhow::Result<App> {
+    // The front door first: a server that must not start should not load plugins first.
+    let auth = match &args.config_auth {
+        // The config file's `[auth]`, unless a tokens file (flag or variable) overrides it.
+        Some(settings) if args.front_door.auth_tokens_file.is_none() => {
+            let mut settings = settings.clone();
+            if let Some(token) = args.front_door.auth_token.as_deref().filter(|t| !t.is_empty()) {
+                settings.tokens.push(transport::auth::TokenSource {
+                    principal: transport::auth::DEFAULT_PRINCIPAL.into(),
+                    env: None,
+                    file: None,
+                    value: Some(token.to_owned()),
+                });
+            }
+            transport::Authenticator::from_settings(&settings)?
+        }
+        _ => transport::Authenticator::load(
+            args.front_door.auth_tokens_file.as_deref(),
+            args.front_door.auth_token.as_deref(),
+        )?,
+    };
+    transport::check_exposure(args.host, &auth, args.front_door.allow_unauthenticated)?;
+    if auth.is_enabled() {
+        tracing::info!(principals = ?auth.principals(), "bearer tokens required on /mcp, /sse and /messages");
+    }
     let policy = load_policy(args.policy.as_deref(), args.limits())?;
-    let audit = open_audit(&args.audit)?;
-    let runtime = Runtime::new(args.limits(), audit).context("starting the wasm runtime")?;
-    let (plugins, load_errors) = load_plugins(&runtime, &args.plugins).await;
-    let plugins: Vec<Plugin> = plugins
-        .into_iter()
-        .map(|plugin| {
-            let grants = policy.grants_for(&plugin.info().name);
-            plugin.with_grants(grants)
-        })
-        .collect();
+    let metrics = Metrics::new();
+    let audit = open_audit(&args.audit)?.with_metrics(metrics.clone());
+    let runtime = Arc::new(start_runtime(args, audit)?);
+    let mut set = PluginSet::new(args.plugins.clone(), args.policy.clone(), policy, args.limits());
+    let mut load_errors = set.scan(&runtime, false).await;
+    let (plugins, duplicates) = set.plugins();
+    load_errors.extend(duplicates);
     let reviews = plugins.iter().map(|p| GrantReview::new(p.info(), p.grants())).collect();
-    let unknown_policy_plugins = policy
+    let unknown_policy_plugins = set
+        .policy()
         .plugin_names()
         .filter(|name| !plugins.iter().any(|p| p.info().name == *name))
         .map(str::to_owned)
         .collect();
-    let infos: Vec<_> = plugins.iter().map(|p| p.info().clone()).collect();
     let worker =
-        WorkerHandle::spawn(runtime, plugins, usize::from(args.queue_capacity)).context("starting the worker")?;
-    let (registry, refusals) = Registry::build(&infos, worker);
-    let registry = Arc::new(registry);
+        WorkerHandle::spawn(Arc::clone(&runtime), usize::from(args.queue_capacity)).context("starting the worker")?;
+    let pins_path = args.store.pins_path(args.policy.as_deref());
+    let pins = match &pins_path {
+        Some(path) => Pins::load(path)?,
+        None => Pins::disabled(),
+    };
+    let (registry, refusals) = Registry::build(plugins, worker, pins);
+    let registry = Arc::new(registry.with_metrics(metrics.clone()));
+    registry.set_problems(load_errors.iter().map(ToString::to_string).collect());
+    let compile_cache = runtime.compile_cache_counts();
+    tracing::info!(
+        hits = compile_cache.hits,
+        misses = compile_cache.misses,
+        rejected = compile_cache.rejected,
+        "compile cache"
+    );
+    if args.watch
+        && let Err(e) =
+            reload::watch(set, Arc::clone(&runtime), Arc::clone(&registry), pins_path.as_deref(), shutdown.clone())
+    {
+        tracing::warn!(error = %e, "hot reload is off");
+    }
     let mcp = McpServer::new(Arc::clone(&registry));
-    let router = transport::router(mcp, RouterOptions { extra_allowed_hosts: args.allowed_hosts.clone(), shutdown });
-    Ok(App { router, registry, load_errors, refusals, reviews, unknown_policy_plugins })
+    let readiness = Readiness::default();
+    let router = transport::router(
+        mcp,
+        RouterOptions {
+            extra_allowed_hosts: args.allowed_hosts.clone(),
+            shutdown,
+            readiness: readiness.clone(),
+            metrics: metrics.clone(),
+            auth,
+            allowed_origins: args.front_door.allowed_origins.clone(),
+            limits: args.front_door.limits(),
+        },
+    );
+    Ok(App {
+        router,
+        registry,
+        load_errors,
+        compile_cache,
+        refusals,
+        reviews,
+        unknown_policy_plugins,
+        metrics,
+        readiness,
+    })
 }
 
 /// What `sanctum call` produced: the MCP result as a client would receive it.
@@ -76,10 +148,9 @@ pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
     let runtime = Runtime::new(args.limits(), open_audit(&args.audit)?).context("starting the wasm runtime")?;
     let plugin = runtime.load(&args.plugin).await?;
     let name = plugin.info().name.clone();
-    let plugin = plugin.with_grants(policy.grants_for(&name));
-    let info = plugin.info().clone();
-    let worker = WorkerHandle::spawn(runtime, vec![plugin], 1).context("starting the worker")?;
-    let (registry, refusals) = Registry::build(std::slice::from_ref(&info), worker);
+    let plugin = Arc::new(plugin.with_grants(policy.grants_for(&name)));
+    let worker = WorkerHandle::spawn(Arc::new(runtime), 1).context("starting the worker")?;
+    let (registry, refusals) = Registry::build(vec![plugin], worker, Pins::disabled());
     for refusal in refusals {
         tracing::warn!(%refusal, "refused");
     }
@@ -94,6 +165,18 @@ pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
         }
         Err(error) => LocalCall::ProtocolError(error.message.to_string()),
     })
+}
+
+/// The runtime, with the compile cache when one is configured (a cache that cannot be used
+/// safely is reported and skipped: plugins are then compiled every time).
+pub fn start_runtime(args: &ServeArgs, audit: Audit) -> anyhow::Result<Runtime> {
+    let mut runtime = Runtime::new(args.limits(), audit).context("starting the wasm runtime")?;
+    if let Some(dir) = args.store.cache_dir()
+        && let Err(e) = runtime.enable_compile_cache(&dir)
+    {
+        tracing::warn!(error = %e, "compile cache off");
+    }
+    Ok(runtime)
 }
 
 /// The operator's policy, or deny-all when there is none.

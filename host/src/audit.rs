@@ -14,6 +14,9 @@ use serde::Serialize;
 #[derive(Clone, Default)]
 pub struct Audit {
     sink: Option<Arc<Mutex<Box<dyn Write + Send>>>>,
+    /// Every capability use already passes through here, so denials are counted here too
+    /// (even with the audit log off) and the runtime needs no metrics of its own.
+    metrics: Option<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Audit {
@@ -41,6 +44,8 @@ pub enum CapabilityOutcome {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum AuditRecord<'a> {
     ToolCall {
+        /// The authenticated principal (its bearer token's name; `anonymous` without tokens).
+        principal: Option<&'a str>,
         /// From the client's `X-Agent-Id` header: asserted by the client, not verified.
         agent_id: Option<&'a str>,
         plugin: &'a str,
@@ -67,12 +72,23 @@ impl Audit {
 
     /// Append records to `writer` (a file, stderr, or a buffer in tests).
     pub fn to_writer(writer: impl Write + Send + 'static) -> Self {
-        Self { sink: Some(Arc::new(Mutex::new(Box::new(writer)))) }
+        Self { sink: Some(Arc::new(Mutex::new(Box::new(writer)))), metrics: None }
+    }
+
+    /// The same trail, also counting capability denials in `metrics`.
+    #[must_use]
+    pub fn with_metrics(self, metrics: crate::metrics::Metrics) -> Self {
+        Self { metrics: Some(metrics), ..self }
     }
 
     /// Write one record. A failing sink is reported in the log, never to the caller: auditing
     /// must not change what a call does.
     pub fn record(&self, record: &AuditRecord<'_>) {
+        if let (Some(metrics), AuditRecord::Capability { kind, outcome: CapabilityOutcome::Denied { .. }, .. }) =
+            (&self.metrics, record)
+        {
+            metrics.capability_denied(kind);
+        }
         let Some(sink) = &self.sink else { return };
         #[derive(Serialize)]
         struct Stamped<'r, 'a> {
@@ -133,5 +149,23 @@ mod tests {
         assert_eq!(value["rule"], "no such command grant");
         assert_eq!(value["target"], "deploy");
         assert!(value["ts"].as_str().is_some_and(|ts| ts.contains('.')));
+    }
+
+    #[test]
+    fn denials_are_counted_even_with_the_log_off() {
+        let metrics = crate::metrics::Metrics::new();
+        let audit = Audit::disabled().with_metrics(metrics.clone());
+        let record = |outcome| AuditRecord::Capability {
+            plugin: "p",
+            tool: "t",
+            kind: "http",
+            target: "example.com",
+            outcome,
+            duration_ms: 0.1,
+        };
+        audit.record(&record(CapabilityOutcome::Denied { rule: "no http grant".into() }));
+        audit.record(&record(CapabilityOutcome::Responded { status: 200 }));
+        let text = metrics.encode();
+        assert!(text.contains(r#"sanctum_capability_denials_total{kind="http"} 1"#), "{text}");
     }
 }

@@ -16,7 +16,15 @@
 //! - [`config`]: CLI and environment. [`policy`]: the operator's grants, parsed from TOML into
 //!   plain runtime data. [`app`]: start-up wiring shared by `main` and tests.
 //! - [`audit`]: JSON-lines records of every call and capability use (a leaf, like `ids`).
+//! - [`principal`]: who is calling (set by the transport's authentication) and their tool-call
+//!   budget (a leaf, like `ids`).
+//! - [`reload`]: plugins at run time: watches `plugins/`, the policy and the pin file and swaps
+//!   changed plugins into the registry (wiring, like `app`). [`pins`]: approved tool
+//!   definitions (a leaf). [`plugins_cli`]: `sanctum plugins list|inspect|approve`.
 //! - [`scaffold`]: `sanctum new-plugin`, a new plugin crate from templates (writes files, serves nothing).
+//! - [`settings`]: the `--config` TOML file, merged under flags and environment. [`metrics`]:
+//!   the Prometheus registry (a leaf any layer may record into). [`shutdown`]: readiness and
+//!   the drain on SIGTERM/SIGINT (a leaf).
 //!
 //! # Invariants
 //!
@@ -32,9 +40,16 @@ pub mod audit;
 pub mod config;
 pub mod ids;
 pub mod mcp;
+pub mod metrics;
+pub mod pins;
+pub mod plugins_cli;
 pub mod policy;
+pub mod principal;
 pub mod registry;
+pub mod reload;
 pub mod runtime;
 pub mod scaffold;
+pub mod settings;
+pub mod shutdown;
 pub mod transport;
 pub mod worker;

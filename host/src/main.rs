@@ -1,30 +1,66 @@
-//! The `sanctum` binary: parse the command line, set up logging, wire the layers, serve.
+//! The `sanctum` binary: parse the command line and the config file, set up logging, wire the
+//! layers, serve, and drain on SIGTERM/SIGINT.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::Parser as _;
+use clap::{CommandFactory as _, FromArgMatches as _};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use sanctum::app::LocalCall;
-use sanctum::config::{CallArgs, Cli, Command, NewPluginArgs, ServeArgs};
+use sanctum::config::{CallArgs, Cli, Command, LogFormat, NewPluginArgs, ServeArgs};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    // `call` prints its result on stdout (`new-plugin` its report); keep stderr to what went wrong.
-    let default_level = if matches!(cli.command, Command::Call(_) | Command::NewPlugin(_)) { "warn" } else { "info" };
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("SANCTUM_LOG").unwrap_or_else(|_| EnvFilter::new(default_level)))
-        .with_writer(std::io::stderr)
-        .init();
+    let matches = Cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // The file fills in what no flag or variable set; clap knows which those were.
+    if let (Command::Serve(args) | Command::Check(args), Some((_, sub))) = (&mut cli.command, matches.subcommand()) {
+        sanctum::settings::apply(args, sub)?;
+    }
+    init_logging(&cli.command)?;
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Check(args) => check(args).await,
         Command::Call(args) => call(args).await,
         Command::NewPlugin(args) => new_plugin(&args),
+        Command::Plugins(args) => plugins(&args).await,
     }
+}
+
+/// Logs go to stderr, human-readable (coloured on a terminal) or one JSON object per line.
+fn init_logging(command: &Command) -> anyhow::Result<()> {
+    let (filter, format) = match command {
+        Command::Serve(args) | Command::Check(args) => (
+            EnvFilter::try_new(&args.log_level).with_context(|| {
+                format!("invalid log level (--log-level, SANCTUM_LOG or log.level): {:?}", args.log_level)
+            })?,
+            args.log_format,
+        ),
+        // `call` prints its result on stdout (`new-plugin` its report); keep stderr to what went wrong.
+        Command::Call(_) | Command::NewPlugin(_) | Command::Plugins(_) => {
+            (EnvFilter::try_from_env("SANCTUM_LOG").unwrap_or_else(|_| EnvFilter::new("warn")), LogFormat::Human)
+        }
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+    }
+    Ok(())
+}
+
+/// `sanctum plugins list|inspect|approve`: print the report.
+async fn plugins(args: &sanctum::plugins_cli::PluginsArgs) -> anyhow::Result<()> {
+    let report = sanctum::plugins_cli::run(args).await?;
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{report}");
+    }
+    Ok(())
 }
 
 /// Write a new plugin crate from the template and say what to run next.
@@ -57,7 +93,9 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
 }
 
 /// Load everything as `serve` would, report, and exit non-zero if anything is wrong.
-async fn check(args: ServeArgs) -> anyhow::Result<()> {
+async fn check(mut args: ServeArgs) -> anyhow::Result<()> {
+    // A one-off report: nothing to keep in step with.
+    args.watch = false;
     let app = sanctum::app::build(&args, CancellationToken::new()).await?;
     let mut problems = 0;
     #[allow(clippy::print_stdout)]
@@ -95,8 +133,8 @@ async fn check(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let shutdown = CancellationToken::new();
-    let app = sanctum::app::build(&args, shutdown.clone()).await?;
+    let shutdown = sanctum::shutdown::Shutdown::default();
+    let app = sanctum::app::build(&args, shutdown.stop.clone()).await?;
     for error in &app.load_errors {
         tracing::error!(%error, "plugin not loaded");
     }
@@ -128,29 +166,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!(%local, "serving MCP at /mcp (Streamable HTTP) and /sse (legacy SSE)");
 
-    tokio::spawn(stop_on_signal(shutdown.clone()));
-    sanctum::transport::serve(listener, app.router, shutdown).await.context("serving HTTP")?;
+    // Plugins are loaded and the worker runs (build spawned it): from now on /readyz says so.
+    app.readiness.set_ready();
+    let registry = Arc::clone(&app.registry);
+    tokio::spawn(sanctum::shutdown::drain(
+        sanctum::shutdown::signal(),
+        app.readiness.clone(),
+        shutdown.clone(),
+        args.shutdown_grace(),
+        move || registry.calls_in_flight(),
+    ));
+    sanctum::transport::serve_graceful(listener, app.router, shutdown.stop_accepting.clone(), shutdown.stop.clone())
+        .await
+        .context("serving HTTP")?;
+    // The server can end before the drain does when no connection is left to wait for.
+    shutdown.stop.cancel();
     tracing::info!("stopped");
     Ok(())
-}
-
-async fn stop_on_signal(shutdown: CancellationToken) {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => {}
-        () = terminate => {}
-    }
-    tracing::info!("shutting down");
-    shutdown.cancel();
 }

@@ -1,12 +1,12 @@
 //! The single worker: plugin calls run strictly one at a time, in arrival order.
 //!
 //! [`WorkerHandle`] is a cheap, cloneable sender over a bounded queue. A private loop on its
-//! own thread (with its own single-threaded tokio runtime) owns the [`Runtime`] and the loaded
-//! plugins, so guest CPU time never runs on the threads that serve HTTP. When the queue is
+//! own thread (with its own single-threaded tokio runtime) runs every call, so guest CPU time
+//! never runs on the threads that serve HTTP. Each job carries the [`Plugin`] version it was
+//! routed to: a plugin replaced by a hot reload still finishes the calls already given it. When the queue is
 //! full the caller is told [`WorkerError::Busy`] at once; nothing on the HTTP side ever waits
 //! for room in the queue.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -21,6 +21,7 @@ pub enum WorkerError {
     Busy { capacity: usize },
     #[error("the worker has stopped")]
     Stopped,
+    /// No longer produced: each job carries the plugin it runs. Kept for callers that match it.
     #[error("no loaded plugin is named {0:?}")]
     UnknownPlugin(String),
 }
@@ -29,7 +30,7 @@ pub enum WorkerError {
 pub type CallResult = Result<ToolOutput, CallFailure>;
 
 struct Job {
-    plugin: String,
+    plugin: Arc<Plugin>,
     tool: String,
     args_json: String,
     ctx: CallContext,
@@ -46,14 +47,13 @@ pub struct WorkerHandle {
 }
 
 impl WorkerHandle {
-    /// Start the worker thread, giving it the runtime and the plugins it may run.
+    /// Start the worker thread over `runtime` (shared with whoever loads plugins).
     /// `capacity` is how many calls may wait behind the running one.
-    pub fn spawn(runtime: Runtime, plugins: Vec<Plugin>, capacity: usize) -> std::io::Result<Self> {
+    pub fn spawn(runtime: Arc<Runtime>, capacity: usize) -> std::io::Result<Self> {
         let capacity = capacity.max(1);
         let (queue, jobs) = mpsc::channel(capacity);
         let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let plugins = plugins.into_iter().map(|p| (p.info().name.clone(), p)).collect();
-        let state = WorkerLoop { runtime, plugins, jobs, running: Arc::clone(&running) };
+        let state = WorkerLoop { runtime, jobs, running: Arc::clone(&running) };
         let executor = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::Builder::new().name("sanctum-worker".into()).spawn(move || executor.block_on(state.run()))?;
         Ok(Self { queue, capacity, running })
@@ -62,14 +62,13 @@ impl WorkerHandle {
     /// Queue a call and wait for its result. Fails at once with `Busy` if the queue is full.
     pub async fn call(
         &self,
-        plugin: &str,
+        plugin: Arc<Plugin>,
         tool: &str,
         args_json: String,
         ctx: CallContext,
     ) -> Result<CallResult, WorkerError> {
         let (reply, result) = oneshot::channel();
-        let job =
-            Job { plugin: plugin.to_owned(), tool: tool.to_owned(), args_json, ctx, queued_at: Instant::now(), reply };
+        let job = Job { plugin, tool: tool.to_owned(), args_json, ctx, queued_at: Instant::now(), reply };
         self.queue.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => WorkerError::Busy { capacity: self.capacity },
             mpsc::error::TrySendError::Closed(_) => WorkerError::Stopped,
@@ -89,8 +88,7 @@ impl WorkerHandle {
 }
 
 struct WorkerLoop {
-    runtime: Runtime,
-    plugins: HashMap<String, Plugin>,
+    runtime: Arc<Runtime>,
     jobs: mpsc::Receiver<Job>,
     running: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -101,24 +99,22 @@ impl WorkerLoop {
             let waiting = self.jobs.len();
             let queued_ms = job.queued_at.elapsed().as_secs_f64() * 1e3;
             // A caller that gave up while queued costs nothing: its sandbox is never built.
+            let plugin = &job.plugin;
+            let name = &plugin.info().name;
             if job.ctx.cancel.is_cancelled() || job.reply.is_closed() {
-                tracing::info!(plugin = %job.plugin, tool = %job.tool, queued_ms, "call abandoned before it ran");
+                tracing::info!(plugin = %name, tool = %job.tool, queued_ms, "call abandoned before it ran");
                 let _ = job.reply.send(Ok(Err(CallFailure::Cancelled)));
                 continue;
             }
-            let Some(plugin) = self.plugins.get(&job.plugin) else {
-                let _ = job.reply.send(Err(WorkerError::UnknownPlugin(job.plugin)));
-                continue;
-            };
             self.running.store(true, std::sync::atomic::Ordering::Relaxed);
             let started = Instant::now();
             let result = self.runtime.call(plugin, &job.tool, &job.args_json, job.ctx).await;
             self.running.store(false, std::sync::atomic::Ordering::Relaxed);
             let run_ms = started.elapsed().as_secs_f64() * 1e3;
             let outcome = CallFailure::outcome(&result);
-            tracing::info!(plugin = %job.plugin, tool = %job.tool, queued_ms, run_ms, waiting, outcome, "call finished");
+            tracing::info!(plugin = %name, tool = %job.tool, queued_ms, run_ms, waiting, outcome, "call finished");
             if let Err(e) = &result {
-                tracing::debug!(plugin = %job.plugin, tool = %job.tool, error = %e, "call failed");
+                tracing::debug!(plugin = %name, tool = %job.tool, error = %e, "call failed");
             }
             let _ = job.reply.send(Ok(result));
         }

@@ -207,7 +207,10 @@ def start_server(suite: str) -> SanctumServer:
 
     log_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = log_dir / f"sanctum-{suite}.stderr.log"
-    cmd = [str(binary), "serve", "--host", "127.0.0.1", "--port", "0", "--plugins", str(plugins)]
+    # Hermetic: no tool pins carried over from earlier runs (a changed plugin would be held back),
+    # and a compile cache inside target/ rather than the user's.
+    cmd = [str(binary), "serve", "--host", "127.0.0.1", "--port", "0", "--plugins", str(plugins),
+           "--pins", "off", "--cache-dir", str(log_dir.parent / "compile-cache")]
     with stderr_path.open("wb") as stderr_file:
         process = subprocess.Popen(
             cmd,

@@ -1,6 +1,8 @@
 //! The MCP layer: an rmcp [`ServerHandler`] over the tool registry.
 //!
-//! Owns tool listing, calls (with cancellation), the notifications a call produces, the
+//! Owns tool listing, calls (with cancellation), the notifications a call produces, telling
+//! clients when the tool list changes (`notifications/tools/list_changed`: to every handshake
+//! session, whatever its transport, and on 2026-07-28 `subscriptions/listen` streams), the
 //! per-session log level, and — in [`outcome`] — the rule deciding JSON-RPC error versus
 //! `isError` result. It knows no HTTP and no wasmtime: transports hand it sessions, and it
 //! hands the registry validated-at-the-gate calls.
@@ -9,6 +11,7 @@
 // Letta included, receives a plugin's log messages; we keep serving it.
 #![allow(deprecated)]
 
+mod list_changed;
 mod notify;
 mod outcome;
 
@@ -17,12 +20,14 @@ use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult, LoggingLevel, PaginatedRequestParams,
-    ProtocolVersion, ServerCapabilities, ServerConfig, SetLevelRequestParams, Tool, ToolAnnotations,
+    ProtocolVersion, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscriptionFilter, Tool,
+    ToolAnnotations,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use tokio::sync::mpsc;
 
+use crate::principal::Principal;
 use crate::registry::{CallContext, CallError, Completed, Registry, ToolSpec};
 use notify::{Forwarder, Forwarding};
 
@@ -48,18 +53,37 @@ pub struct McpServer {
 #[derive(Debug)]
 struct Shared {
     registry: Arc<Registry>,
-    /// Tool definitions rendered once: `tools/list` runs on every Letta operation.
-    tools: Vec<Tool>,
+    /// Tool definitions rendered once per registry generation: `tools/list` runs on every
+    /// Letta operation, reloads are rare.
+    tools: Mutex<(u64, Arc<Vec<Tool>>)>,
+    /// Handshake sessions (both transports), told when the tool list changes.
+    sessions: list_changed::Sessions,
+}
+
+impl Shared {
+    fn tools(&self) -> Arc<Vec<Tool>> {
+        let generation = self.registry.generation();
+        let mut cached = self.tools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cached.0 != generation {
+            *cached = (generation, Arc::new(self.registry.tools().map(|t| render_tool(&t)).collect()));
+        }
+        Arc::clone(&cached.1)
+    }
 }
 
 impl McpServer {
+    /// The server over `registry`. Must be called within a tokio runtime: it starts the task
+    /// that tells sessions about tool list changes.
     pub fn new(registry: Arc<Registry>) -> Self {
-        let tools = registry.tools().map(render_tool).collect();
-        Self {
-            shared: Arc::new(Shared { registry, tools }),
-            transport: Transport::StreamableHttp,
-            log_level: Arc::new(Mutex::new(None)),
-        }
+        let generation = registry.generation();
+        let tools = registry.tools().map(|t| render_tool(&t)).collect();
+        let shared = Arc::new(Shared {
+            tools: Mutex::new((generation, Arc::new(tools))),
+            sessions: list_changed::Sessions::default(),
+            registry,
+        });
+        list_changed::start(&shared.registry, shared.sessions.clone());
+        Self { shared, transport: Transport::StreamableHttp, log_level: Arc::new(Mutex::new(None)) }
     }
 
     /// A handler for one new session on `transport`, with its own log level.
@@ -103,6 +127,11 @@ fn agent_id(ctx: &RequestContext<RoleServer>) -> Option<String> {
     (!clean.is_empty()).then_some(clean)
 }
 
+/// The principal the transport authenticated (absent only for calls that did not come over HTTP).
+fn principal(ctx: &RequestContext<RoleServer>) -> Option<Principal> {
+    ctx.extensions.get::<http::request::Parts>()?.extensions.get::<Principal>().cloned()
+}
+
 fn render_tool(spec: &ToolSpec) -> Tool {
     let a = spec.annotations;
     let mut annotations = ToolAnnotations::new();
@@ -123,7 +152,9 @@ fn render_tool(spec: &ToolSpec) -> Tool {
 
 impl ServerHandler for McpServer {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder().enable_tools().enable_logging().build();
+        // listChanged: plugins are hot-reloaded; every session is told (see `list_changed`).
+        let capabilities =
+            ServerCapabilities::builder().enable_tools().enable_tool_list_changed().enable_logging().build();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")))
             .with_instructions(
@@ -145,11 +176,24 @@ impl ServerHandler for McpServer {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         // One page: Letta's clients never follow `nextCursor`.
-        Ok(ListToolsResult::with_all_items(self.shared.tools.clone()))
+        Ok(ListToolsResult::with_all_items(self.shared.tools().as_ref().clone()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.shared.tools.iter().find(|t| t.name == name).cloned()
+        self.shared.tools().iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
+        self.shared.sessions.add(ctx.peer);
+    }
+
+    fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
+        list_changed::accepted(requested)
+    }
+
+    async fn listen(&self, ctx: SubscriptionContext) -> Result<(), ErrorData> {
+        list_changed::listen(self.shared.registry.subscribe(), ctx).await;
+        Ok(())
     }
 
     async fn set_level(
@@ -169,13 +213,25 @@ impl ServerHandler for McpServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let name = request.name.as_ref();
+        let principal = principal(&ctx);
+        if let Some(principal) = &principal
+            && let Err(retry_after) = principal.take_call()
+        {
+            tracing::info!(principal = %principal.name(), tool = %name, "tool call rate limited");
+            return Ok(CallToolResponse::from(outcome::rate_limited(retry_after)));
+        }
         // Cancelled by `notifications/cancelled`, a closed 2026 stream, or this future being
         // dropped; the worker then interrupts the guest within one epoch tick.
         let cancel = ctx.ct.child_token();
         let _cancel_if_dropped = cancel.clone().drop_guard();
         let (events, reports) = mpsc::channel(notify::EVENT_BUFFER);
         let forwarder = Forwarder::start(reports, self.forwarding(&ctx, name));
-        let call = CallContext { cancel, events: Some(events), agent_id: agent_id(&ctx) };
+        let call = CallContext {
+            cancel,
+            events: Some(events),
+            agent_id: agent_id(&ctx),
+            principal: principal.map(|p| p.name().to_owned()),
+        };
         let outcome = self.shared.registry.call(name, request.arguments, call).await;
         forwarder.flush().await;
         outcome::render(outcome).map(CallToolResponse::from)

@@ -5,6 +5,7 @@
 //! | unknown tool | JSON-RPC error `-32602` (a protocol fault: the client named nothing we serve) |
 //! | arguments violate the schema | tool result, `isError: true`, listing each problem (SEP-1303) |
 //! | busy, timeout, trap, memory, cancelled, plugin error | tool result, `isError: true`, short text |
+//! | over the principal's call rate | tool result, `isError: true`: "rate limited, retry after N s" |
 //! | success | tool result with content blocks and, if present, `structuredContent` |
 //!
 //! Everything a model can act on is a tool result; JSON-RPC errors are for protocol faults.
@@ -21,6 +22,13 @@ pub(crate) fn render(outcome: Result<Completed, CallError>) -> Result<CallToolRe
         Err(CallError::UnknownTool(name)) => Err(ErrorData::invalid_params(format!("unknown tool: {name}"), None)),
         Err(error) => Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())])),
     }
+}
+
+/// The caller's principal is over its tool-call rate. A tool result rather than a JSON-RPC
+/// error, like "busy": the model can act on it (wait and retry), and every client shows it.
+pub(crate) fn rate_limited(retry_after: std::time::Duration) -> CallToolResult {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    CallToolResult::error(vec![ContentBlock::text(format!("rate limited, retry after {seconds} s"))])
 }
 
 fn success(completed: Completed) -> CallToolResult {

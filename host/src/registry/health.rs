@@ -29,6 +29,12 @@ pub struct HealthReport {
     pub tool_count: usize,
     pub queue_depth: usize,
     pub worker_busy: bool,
+    /// Plugin files that failed to load or reload (a failed reload keeps the old version).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    /// Tools held back until an operator approves their changed definition.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held_back: Vec<String>,
 }
 
 impl HealthReport {
@@ -41,7 +47,13 @@ impl HealthReport {
             tool_count,
             queue_depth: worker.queue_depth(),
             worker_busy: worker.is_running(),
+            problems: Vec::new(),
+            held_back: Vec::new(),
         }
+    }
+
+    pub(super) fn with_reload_state(self, problems: Vec<String>, held_back: Vec<String>) -> Self {
+        Self { problems, held_back, ..self }
     }
 
     pub(super) fn into_completed(self) -> Completed {

@@ -1,26 +1,34 @@
 //! The tool registry: which tools exist, under which names, with which schemas, and the gate
 //! every call passes before it reaches the worker.
 //!
-//! Built once from the plain [`PluginInfo`]s the runtime produced. It owns naming
-//! (`<plugin>__<tool>`), schema admission, argument validation, output-schema checks and the
-//! built-in `health` tool. It knows nothing of MCP or HTTP; it forwards calls to the
-//! [`WorkerHandle`] and never touches wasmtime.
+//! Built from the loaded plugins (their plain descriptions plus an opaque handle each), and
+//! rebuilt whole when plugins are reloaded: each generation is an immutable [`table`] swapped
+//! in at once, and subscribers hear about every change to what is listed. It owns naming
+//! (`<plugin>__<tool>`), schema admission, definition pins (changed tools are held back),
+//! argument validation, output-schema checks and the built-in `health` tool. It knows nothing
+//! of MCP or HTTP; it forwards calls to the [`WorkerHandle`] and never touches wasmtime.
 
 mod health;
 mod schema;
+mod table;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
 use crate::ids::{PluginName, ToolName};
-use crate::runtime::{Annotations, CallFailure, PluginInfo};
+use crate::metrics::Metrics;
+use crate::pins::{PinError, Pins};
+use crate::runtime::{Annotations, CallFailure, Plugin};
 use crate::worker::{WorkerError, WorkerHandle};
 
 pub use crate::runtime::{CallContext, CallEvent, Content, LogLevel};
 pub use health::{HealthReport, PluginHealth};
 use schema::CheckedSchema;
+pub use table::HeldTool;
+use table::Table;
 
 /// Largest serialized arguments a call may pass to a plugin. They are copied into guest
 /// memory, so this bounds what one call can make a plugin allocate before it even starts.
@@ -43,7 +51,8 @@ pub struct ToolSpec {
 /// Where a plugin tool is served from, and how its calls and results are checked.
 #[derive(Debug, Clone)]
 struct Route {
-    plugin: PluginName,
+    /// The plugin version this table routes to; a call holds it until it finishes.
+    plugin: Arc<Plugin>,
     tool: String,
     input: CheckedSchema,
     output: Option<CheckedSchema>,
@@ -75,74 +84,150 @@ pub enum CallError {
     Worker(#[from] WorkerError),
     #[error("{0}")]
     Failed(#[from] CallFailure),
+    #[error(
+        "tool {tool} changed since it was approved; an operator must run `sanctum plugins approve {tool}` \
+         before it can be used"
+    )]
+    HeldBack { tool: String },
+}
+
+/// What a table swap did.
+#[derive(Debug, Default)]
+pub struct Swap {
+    /// Plugins or tools the new table refused.
+    pub refusals: Vec<Refusal>,
+    /// Whether clients see a different tool list (and were told so).
+    pub listing_changed: bool,
 }
 
 /// All tools, in name order (a `BTreeMap`, so listings are deterministic).
 #[derive(Debug)]
 pub struct Registry {
-    specs: BTreeMap<ToolName, ToolSpec>,
-    routes: BTreeMap<ToolName, Route>,
-    plugins: Vec<PluginHealth>,
+    /// The current generation; readers clone the `Arc` and never hold the lock across a call.
+    table: RwLock<Arc<Table>>,
+    /// Approved tool definitions; new tools are recorded here and saved.
+    pins: Mutex<Pins>,
+    /// Plugin files that failed to (re)load, shown by `health` until they load again.
+    problems: Mutex<Vec<String>>,
+    /// Bumped whenever the listed tools change; the MCP layer turns it into `list_changed`.
+    changes: tokio::sync::watch::Sender<u64>,
     worker: WorkerHandle,
+    /// Where calls are counted; a private, unexported set unless start-up passes the served one.
+    metrics: Metrics,
+    /// Calls admitted and not yet answered: what a graceful shutdown waits for.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Registry {
     /// Admit the tools of `plugins`, refusing (and returning) what cannot be served.
     /// A plugin whose name is invalid or already taken is refused whole; a bad tool alone.
-    pub fn build(plugins: &[PluginInfo], worker: WorkerHandle) -> (Self, Vec<Refusal>) {
-        let mut registry = Self { specs: BTreeMap::new(), routes: BTreeMap::new(), plugins: Vec::new(), worker };
-        let mut refusals = Vec::new();
-        registry.add_builtin();
-        for info in plugins {
-            registry.admit_plugin(info, &mut refusals);
+    /// Tools whose definition differs from its pin in `pins` are held back; new ones are pinned.
+    pub fn build(plugins: Vec<Arc<Plugin>>, worker: WorkerHandle, mut pins: Pins) -> (Self, Vec<Refusal>) {
+        let (table, refusals) = Table::build(plugins, &mut pins);
+        if let Err(e) = pins.save_if_changed() {
+            tracing::error!(error = %e, "cannot save the pin file");
         }
+        let registry = Self {
+            table: RwLock::new(Arc::new(table)),
+            pins: Mutex::new(pins),
+            problems: Mutex::default(),
+            changes: tokio::sync::watch::Sender::new(0),
+            worker,
+            metrics: Metrics::default(),
+            in_flight: Arc::default(),
+        };
         (registry, refusals)
     }
 
-    fn add_builtin(&mut self) {
-        let name = ToolName::builtin(HEALTH_TOOL).unwrap_or_else(|e| unreachable!("constant name is valid: {e}"));
-        self.specs.insert(name.clone(), health::spec(name));
+    fn current(&self) -> Arc<Table> {
+        match self.table.read() {
+            Ok(table) => Arc::clone(&table),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
-    fn admit_plugin(&mut self, info: &PluginInfo, refusals: &mut Vec<Refusal>) {
-        let plugin = match PluginName::parse(&info.name) {
-            Ok(name) => name,
-            Err(e) => {
-                refusals.push(Refusal { subject: format!("plugin {:?}", info.name), reason: e.to_string() });
-                return;
+    /// Serve `plugins` from now on. The new table is built aside and swapped in at once;
+    /// subscribers are told if the listed tools changed.
+    pub fn replace(&self, plugins: Vec<Arc<Plugin>>) -> Swap {
+        let (table, refusals) = {
+            let mut pins = self.pins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let built = Table::build(plugins, &mut pins);
+            if let Err(e) = pins.save_if_changed() {
+                tracing::error!(error = %e, "cannot save the pin file");
             }
+            built
         };
-        if self.plugins.iter().any(|p| p.name == info.name) {
-            refusals.push(Refusal {
-                subject: format!("plugin {plugin}"),
-                reason: "another loaded plugin already has this name".into(),
-            });
-            return;
+        let listing_changed = {
+            let mut current = self.table.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let changed = current.listing != table.listing;
+            *current = Arc::new(table);
+            changed
+        };
+        if listing_changed {
+            self.changes.send_modify(|generation| *generation += 1);
         }
-        let mut admitted = 0;
-        for tool in &info.tools {
-            let subject = format!("tool {plugin}/{}", tool.name);
-            match admit_tool(&plugin, tool) {
-                Ok((spec, route)) if !self.specs.contains_key(&spec.name) => {
-                    self.routes.insert(spec.name.clone(), route);
-                    self.specs.insert(spec.name.clone(), spec);
-                    admitted += 1;
-                }
-                Ok(_) => refusals.push(Refusal { subject, reason: "the plugin declares this tool twice".into() }),
-                Err(reason) => refusals.push(Refusal { subject, reason }),
-            }
-        }
-        self.plugins.push(PluginHealth { name: info.name.clone(), version: info.version.clone(), tools: admitted });
+        Swap { refusals, listing_changed }
     }
 
-    /// Every tool, sorted by name.
-    pub fn tools(&self) -> impl Iterator<Item = &ToolSpec> {
-        self.specs.values()
+    /// Re-read the pin file (an operator approved something) and re-admit the same plugins.
+    pub fn reload_pins(&self) -> Result<Swap, PinError> {
+        {
+            let mut pins = self.pins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(path) = pins.path().map(std::path::Path::to_owned) else {
+                return Ok(Swap::default());
+            };
+            *pins = Pins::load(&path)?;
+        }
+        Ok(self.replace(self.current().sources.clone()))
+    }
+
+    /// The plugins served now.
+    pub fn plugins(&self) -> Vec<Arc<Plugin>> {
+        self.current().sources.clone()
+    }
+
+    /// Tools withheld because their definition changed since it was approved.
+    pub fn held_back(&self) -> Vec<HeldTool> {
+        self.current().held.values().cloned().collect()
+    }
+
+    /// Report plugin files that failed to load (replacing the previous report).
+    pub fn set_problems(&self, problems: Vec<String>) {
+        *self.problems.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = problems;
+    }
+
+    /// A receiver that wakes whenever the listed tools change.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// How many times the listed tools have changed since start-up.
+    pub fn generation(&self) -> u64 {
+        *self.changes.borrow()
+    }
+
+    /// Every listed tool, sorted by name (a snapshot of the current generation).
+    pub fn tools(&self) -> impl Iterator<Item = ToolSpec> + use<> {
+        self.current().specs.values().cloned().collect::<Vec<_>>().into_iter()
     }
 
     /// What `health` and `/healthz` report.
     pub fn health(&self) -> HealthReport {
-        HealthReport::new(&self.plugins, self.specs.len(), &self.worker)
+        let table = self.current();
+        let problems = self.problems.lock().map(|p| p.clone()).unwrap_or_default();
+        let held = table.held.keys().cloned().collect();
+        HealthReport::new(&table.plugins, table.specs.len(), &self.worker).with_reload_state(problems, held)
+    }
+
+    /// This registry, counting its calls in `metrics`.
+    #[must_use]
+    pub fn with_metrics(self, metrics: Metrics) -> Self {
+        Self { metrics, ..self }
+    }
+
+    /// Calls admitted and not yet answered (a shutdown drains these before it cancels).
+    pub fn calls_in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// Validate `args` against the tool's schema and, only if they are valid, run the call.
@@ -155,7 +240,52 @@ impl Registry {
         if name == HEALTH_TOOL {
             return Ok(self.health().into_completed());
         }
-        let Some(route) = self.routes.get(name) else {
+        let _in_flight = InFlight::enter(&self.in_flight);
+        let started = Instant::now();
+        let result = self.call_plugin(name, args, ctx).await;
+        self.count(name, &result, started.elapsed());
+        result
+    }
+
+    /// Count a finished call. Unknown names are not counted: they come from the client, and a
+    /// label per invented name would let a client grow the metrics without bound.
+    fn count(&self, name: &str, result: &Result<Completed, CallError>, elapsed: Duration) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(CallError::UnknownTool(_)) => return,
+            Err(CallError::InvalidArguments { .. }) => "invalid_arguments",
+            Err(CallError::Worker(WorkerError::Busy { .. })) => "busy",
+            Err(CallError::Worker(WorkerError::Stopped)) => "stopped",
+            Err(CallError::Worker(WorkerError::UnknownPlugin(_))) => "unknown_plugin",
+            Err(CallError::HeldBack { .. }) => "held_back",
+            Err(CallError::Failed(failure)) => {
+                if matches!(
+                    failure,
+                    CallFailure::Timeout(_)
+                        | CallFailure::Cancelled
+                        | CallFailure::MemoryLimit(_)
+                        | CallFailure::StackOverflow
+                        | CallFailure::Crashed(_)
+                ) {
+                    self.metrics.sandbox_failure(failure.kind());
+                }
+                failure.kind()
+            }
+        };
+        self.metrics.call_finished(name, outcome, elapsed);
+    }
+
+    async fn call_plugin(
+        &self,
+        name: &str,
+        args: Option<Map<String, Value>>,
+        ctx: CallContext,
+    ) -> Result<Completed, CallError> {
+        let table = self.current();
+        let Some(route) = table.routes.get(name) else {
+            if table.held.contains_key(name) {
+                return Err(CallError::HeldBack { tool: name.to_owned() });
+            }
             return Err(CallError::UnknownTool(name.to_owned()));
         };
         let args = Value::Object(drop_optional_nulls(args.unwrap_or_default(), &route.input));
@@ -168,13 +298,30 @@ impl Registry {
         if !problems.is_empty() {
             return Err(CallError::InvalidArguments { tool: name.to_owned(), problems });
         }
-        let output = self.worker.call(route.plugin.as_str(), &route.tool, args_json, ctx).await??;
+        let output = self.worker.call(Arc::clone(&route.plugin), &route.tool, args_json, ctx).await??;
         let structured = match (&route.output, output.structured) {
             (None, None) => None,
             (None, Some(text)) => serde_json::from_str(&text).ok(),
             (Some(schema), structured) => Some(check_structured(schema, structured.as_deref())?),
         };
         Ok(Completed { content: output.content, structured })
+    }
+}
+
+/// Counts a call as in flight from admission until its result (or its cancellation: the
+/// guard drops with the request future).
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -203,7 +350,11 @@ fn check_structured(schema: &CheckedSchema, structured: Option<&str>) -> Result<
     }
 }
 
-fn admit_tool(plugin: &PluginName, tool: &crate::runtime::ToolInfo) -> Result<(ToolSpec, Route), String> {
+fn admit_tool(
+    plugin: &PluginName,
+    tool: &crate::runtime::ToolInfo,
+    source: &Arc<Plugin>,
+) -> Result<(ToolSpec, Route), String> {
     let name = ToolName::qualified(plugin, &tool.name).map_err(|e| e.to_string())?;
     if tool.description.trim().is_empty() {
         return Err("the tool has no description; models choose tools by it".into());
@@ -223,5 +374,5 @@ fn admit_tool(plugin: &PluginName, tool: &crate::runtime::ToolInfo) -> Result<(T
         output_schema: output.as_ref().map(|o| Arc::clone(&o.json)),
         annotations: tool.annotations,
     };
-    Ok((spec, Route { plugin: plugin.clone(), tool: tool.name.clone(), input, output }))
+    Ok((spec, Route { plugin: Arc::clone(source), tool: tool.name.clone(), input, output }))
 }

@@ -13,10 +13,9 @@ use super::sandbox::{self, CallContext, CallSite};
 use super::types::{Annotations, Content, PluginInfo, Requirement, ToolInfo, ToolOutput};
 use super::{Plugin, Runtime};
 
-pub(super) async fn load(runtime: &Runtime, path: &Path) -> Result<Plugin, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
-    let component = Component::new(&runtime.engine, &bytes)
-        .map_err(|e| LoadError::Compile { path: path.to_owned(), detail: format!("{e:#}") })?;
+pub(super) async fn load(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
+    let component =
+        compile(runtime, path, bytes).await.map_err(|detail| LoadError::Compile { path: path.to_owned(), detail })?;
     let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld { path: path.to_owned(), detail: format!("{e:#}") };
     let instance_pre = runtime.linker.instantiate_pre(&component).map_err(wrong_world)?;
     let pre = PluginPre::new(instance_pre).map_err(wrong_world)?;
@@ -42,6 +41,21 @@ pub(super) async fn load(runtime: &Runtime, path: &Path) -> Result<Plugin, LoadE
         return Err(LoadError::DescribeTooLarge { path: path.to_owned(), size, limit: limits.max_describe_bytes });
     }
     Ok(Plugin { path: path.to_owned(), info: convert_info(described), grants, pre })
+}
+
+/// Compile (or fetch from the cache) on a blocking thread: compiling takes hundreds of
+/// milliseconds of CPU, which must not stall the async threads serving HTTP.
+async fn compile(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<Component, String> {
+    let engine = runtime.engine.clone();
+    let cache = runtime.cache.clone();
+    let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let compiled = tokio::task::spawn_blocking(move || match cache {
+        Some(cache) => cache.component(&engine, &bytes, &label),
+        None => Component::new(&engine, &bytes),
+    })
+    .await
+    .map_err(|e| format!("the compiler thread failed: {e}"))?;
+    compiled.map_err(|e| format!("{e:#}"))
 }
 
 fn describe_size(info: &guest_tools::PluginInfo) -> usize {

@@ -6,6 +6,7 @@
 //! [`types`]; this module never imports the registry, the worker or anything above them.
 
 mod bindings;
+mod cache;
 mod capabilities;
 mod engine;
 mod error;
@@ -25,6 +26,7 @@ use wasmtime::Engine;
 use crate::audit::{Audit, AuditRecord};
 use wasmtime::component::{HasSelf, Linker};
 
+pub use cache::{CacheCounts, CacheError};
 pub use error::{CallFailure, LoadError};
 pub use grants::{ChildLimits, CommandGrant, DirectoryGrant, HttpGrant, PluginGrants, SecretInjection, SecretPlace};
 pub use sandbox::CallContext;
@@ -54,6 +56,8 @@ pub struct Runtime {
     linker: Linker<CallState>,
     limits: Limits,
     audit: Audit,
+    /// Host-produced native code of plugins already compiled; `None` compiles every time.
+    cache: Option<Arc<cache::CompileCache>>,
     _ticker: EpochTicker,
 }
 
@@ -86,6 +90,18 @@ impl Plugin {
         &self.grants
     }
 
+    /// The file this plugin was loaded from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The same compiled plugin with other grants (after the policy changed), leaving this one
+    /// untouched for calls still running with it.
+    #[must_use]
+    pub fn regranted(&self, grants: PluginGrants) -> Self {
+        Self { path: self.path.clone(), info: self.info.clone(), grants: Arc::new(grants), pre: self.pre.clone() }
+    }
+
     /// This plugin with the operator's grants (replacing the deny-all default it loads with).
     #[must_use]
     pub fn with_grants(self, grants: PluginGrants) -> Self {
@@ -107,12 +123,30 @@ impl Runtime {
         PluginBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine)?;
-        Ok(Self { engine, linker, limits, audit, _ticker: ticker })
+        Ok(Self { engine, linker, limits, audit, cache: None, _ticker: ticker })
+    }
+
+    /// Reuse compiled plugins across restarts through the cache at `dir` (see [`cache`]).
+    pub fn enable_compile_cache(&mut self, dir: &Path) -> Result<(), CacheError> {
+        self.cache = Some(Arc::new(cache::CompileCache::open(dir, &self.engine)?));
+        Ok(())
+    }
+
+    /// What the compile cache did so far (all zero without one).
+    pub fn compile_cache_counts(&self) -> CacheCounts {
+        self.cache.as_ref().map(|c| c.counts()).unwrap_or_default()
     }
 
     /// Compile `path`, check it against the world, and read its `describe()`.
     pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
-        loader::load(self, path).await
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        loader::load(self, path, bytes).await
+    }
+
+    /// Like [`Runtime::load`], from `bytes` already read from `path` (so a caller that hashed
+    /// them loads exactly what it hashed).
+    pub async fn load_bytes(&self, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
+        loader::load(self, path, bytes).await
     }
 
     /// Run `tool` of `plugin` with `args_json` (already validated) in a fresh sandbox.
@@ -125,6 +159,7 @@ impl Runtime {
     ) -> Result<ToolOutput, CallFailure> {
         let started = std::time::Instant::now();
         let agent_id = ctx.agent_id.clone();
+        let principal = ctx.principal.clone();
         let mut result = self.call_in_sandbox(plugin, tool, args_json, ctx).await;
         let redactor = redact::Redactor::new(plugin.grants.secret_values());
         match &mut result {
@@ -133,6 +168,7 @@ impl Runtime {
         }
         let outcome = CallFailure::outcome(&result);
         self.audit.record(&AuditRecord::ToolCall {
+            principal: principal.as_deref(),
             agent_id: agent_id.as_deref(),
             plugin: &plugin.info.name,
             tool,

@@ -42,6 +42,8 @@ pub struct CallContext {
     /// The caller's agent id, if the client sent one: for the audit trail, and for plugins'
     /// own records through `host.agent-id` (never for access decisions).
     pub agent_id: Option<String>,
+    /// The authenticated principal the call came from, for the audit trail.
+    pub principal: Option<String>,
 }
 
 /// Why the epoch callback stopped the guest.

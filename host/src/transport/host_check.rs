@@ -1,13 +1,7 @@
-//! `Host` header validation for the legacy routes (rmcp does the same for `/mcp`): a page in a
-//! browser that rebinds its own domain to 127.0.0.1 arrives with its own name as `Host` and is
-//! refused with 403.
+//! `Host` header matching (the middleware applying it is in `origin.rs`): a page in a browser
+//! that rebinds its own domain to 127.0.0.1 arrives with its own name as `Host` and is refused.
 
 use std::sync::Arc;
-
-use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, Clone)]
 pub(crate) struct AllowedHosts(Arc<Vec<String>>);
@@ -17,30 +11,18 @@ impl AllowedHosts {
         Self(Arc::new(hosts.into_iter().map(|h| h.to_ascii_lowercase()).collect()))
     }
 
-    fn allows(&self, host_header: &str) -> bool {
+    pub(crate) fn allows(&self, host_header: &str) -> bool {
         let host = host_name(host_header).to_ascii_lowercase();
         self.0.iter().any(|allowed| allowed == &host)
     }
 }
 
 /// The host part of a `Host` header: drops the port, and the brackets of an IPv6 literal.
-fn host_name(value: &str) -> &str {
+pub(crate) fn host_name(value: &str) -> &str {
     if let Some(rest) = value.strip_prefix('[') {
         return rest.split(']').next().unwrap_or(rest);
     }
     value.rsplit_once(':').map_or(value, |(host, _port)| host)
-}
-
-pub(crate) async fn require_allowed_host(
-    State(allowed): State<AllowedHosts>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let host = request.headers().get(header::HOST).and_then(|v| v.to_str().ok());
-    match host {
-        Some(host) if allowed.allows(host) => next.run(request).await,
-        _ => (StatusCode::FORBIDDEN, "Host not allowed").into_response(),
-    }
 }
 
 #[cfg(test)]

@@ -5,13 +5,17 @@
 //! Wire shape real clients expect: the first event is `endpoint` with a *relative* URL (the
 //! Python client refuses another origin); a POST is answered `202` at once and the JSON-RPC
 //! response goes out on that session's stream only; comments keep idle streams alive.
+//!
+//! Each session belongs to the principal that opened it (registered in the session book, which
+//! caps and expires sessions); a POST by anyone else gets 404. A reader that stops reading is
+//! dropped once its buffer stays full for [`STALLED_READER_TIMEOUT`].
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Query, Request, State};
+use axum::extract::{Extension, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -21,9 +25,10 @@ use rmcp::model::{ClientJsonRpcMessage, GetExtensions, ServerJsonRpcMessage};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tokio_util::sync::{CancellationToken, PollSender};
+use tokio_util::sync::CancellationToken;
 
 use crate::mcp::{McpServer, Transport};
+use crate::principal::Principal;
 
 /// Messages buffered per direction and session. A client that posts faster than the session
 /// consumes gets 503; a reader slower than the server eventually stalls only its own session.
@@ -33,9 +38,10 @@ const CHANNEL_CAPACITY: usize = 64;
 /// and keeps proxies from closing a quiet connection during a long call.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// Open sessions at most. Each holds two channels and a task; this bounds what anonymous
-/// clients can make the server hold.
-const MAX_SESSIONS: usize = 1024;
+/// How long a session's outgoing buffer may stay full before its reader counts as stalled and
+/// the session is closed: a client that never reads would otherwise pin the session's task and
+/// buffers for as long as its TCP connection lives.
+const STALLED_READER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The open legacy sessions: id → the sender feeding that session's service.
 #[derive(Debug, Clone, Default)]
@@ -43,12 +49,10 @@ pub(crate) struct SseSessions(Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonR
 
 impl SseSessions {
     fn insert(&self, id: &str, sender: mpsc::Sender<ClientJsonRpcMessage>) -> bool {
+        // The session book has already applied the caps.
         let Ok(mut map) = self.0.lock() else {
             return false;
         };
-        if map.len() >= MAX_SESSIONS {
-            return false;
-        }
         map.insert(id.to_owned(), sender);
         true
     }
@@ -62,17 +66,24 @@ impl SseSessions {
             map.remove(id);
         }
     }
+
+    /// Open sessions, for the `sanctum_open_sessions` gauge.
+    pub(crate) fn len(&self) -> usize {
+        self.0.lock().map(|map| map.len()).unwrap_or(0)
+    }
 }
 
 /// Removes its session when the client's stream is dropped (the client disconnected).
 struct SessionGuard {
     sessions: SseSessions,
+    book: super::sessions::SessionBook,
     id: String,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.sessions.remove(&self.id);
+        self.book.remove(&self.id);
         tracing::debug!(session = %self.id, "legacy SSE session closed");
     }
 }
@@ -83,31 +94,73 @@ pub(crate) struct SseState {
     pub(crate) sessions: SseSessions,
     /// Ends every open stream at shutdown, so graceful shutdown is not held by idle clients.
     pub(crate) shutdown: CancellationToken,
+    /// Caps, principal binding and idle expiry, shared with `/mcp`.
+    pub(crate) book: super::sessions::SessionBook,
+    pub(crate) max_body_bytes: usize,
 }
 
-pub(crate) async fn open(State(state): State<SseState>) -> Response {
+pub(crate) async fn open(State(state): State<SseState>, Extension(principal): Extension<Principal>) -> Response {
     let id = uuid::Uuid::new_v4().simple().to_string();
+    // Ends this session's stream: at shutdown, on idle expiry, or when its reader stalls.
+    let close = state.shutdown.child_token();
+    if let Err(refusal) = state.book.open(&id, principal.name(), close.clone()) {
+        tracing::warn!(principal = %principal.name(), ?refusal, "refused a new SSE session");
+        return refusal.into_response();
+    }
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
     let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
     if !state.sessions.insert(&id, to_server) {
+        state.book.remove(&id);
         return (StatusCode::SERVICE_UNAVAILABLE, "too many open SSE sessions").into_response();
     }
     let handler = state.mcp.session(Transport::LegacySse);
+    let forget = SessionGuard { sessions: state.sessions.clone(), book: state.book.clone(), id: id.clone() };
+    let sink = Box::pin(to_reader(to_client, close.clone(), forget));
     // `serve` waits for `initialize`, which arrives by POST later: never await it here.
     tokio::spawn(async move {
-        match handler.serve((PollSender::new(to_client), ReceiverStream::new(from_client))).await {
+        match handler.serve((sink, ReceiverStream::new(from_client))).await {
             Ok(running) => {
                 let _ = running.waiting().await;
             }
             Err(e) => tracing::debug!(error = %e, "legacy SSE session ended before initialize"),
         }
     });
-    tracing::debug!(session = %id, "legacy SSE session opened");
-    let guard = SessionGuard { sessions: state.sessions.clone(), id: id.clone() };
-    let until_shutdown = state.shutdown.cancelled_owned();
-    Sse::new(events(&id, from_server, guard).take_until(until_shutdown))
+    tracing::debug!(session = %id, principal = %principal.name(), "legacy SSE session opened");
+    let guard = SessionGuard { sessions: state.sessions.clone(), book: state.book, id: id.clone() };
+    Sse::new(events(&id, from_server, guard).take_until(close.cancelled_owned()))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()
+}
+
+/// The session's reader stopped reading: its buffer stayed full too long.
+#[derive(Debug, thiserror::Error)]
+enum ReaderGone {
+    #[error("the SSE reader stopped reading")]
+    Stalled,
+    #[error("the SSE stream is closed")]
+    Closed,
+}
+
+/// Where the session's service writes: the stream's buffer, waiting at most
+/// [`STALLED_READER_TIMEOUT`] for room before closing the session. A stalled stream is not
+/// polled, so its own guard would not run: `forget` (dropped here) frees the session at once.
+fn to_reader(
+    to_client: mpsc::Sender<ServerJsonRpcMessage>,
+    close: CancellationToken,
+    forget: SessionGuard,
+) -> impl futures::Sink<ServerJsonRpcMessage, Error = ReaderGone> + Send + 'static {
+    futures::sink::unfold((to_client, close, forget), |(to_client, close, forget), message| async move {
+        match tokio::time::timeout(STALLED_READER_TIMEOUT, to_client.send(message)).await {
+            Ok(Ok(())) => Ok((to_client, close, forget)),
+            Ok(Err(_)) => Err(ReaderGone::Closed),
+            Err(_) => {
+                tracing::warn!(session = %forget.id, "closing an SSE session whose reader stopped reading");
+                close.cancel();
+                drop(forget);
+                Err(ReaderGone::Stalled)
+            }
+        }
+    })
 }
 
 fn events(
@@ -147,15 +200,20 @@ pub(crate) async fn post(
     let Some(id) = query.session_id.or(query.session_id_snake).filter(|id| !id.is_empty()) else {
         return (StatusCode::BAD_REQUEST, "missing sessionId query parameter").into_response();
     };
+    let Some(principal) = request.extensions().get::<Principal>().map(|p| p.name().to_owned()) else {
+        return (StatusCode::UNAUTHORIZED, "unauthenticated").into_response();
+    };
     let (parts, body) = request.into_parts();
     if !is_json(&parts.headers) {
         return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json").into_response();
     }
-    let Some(sender) = state.sessions.sender(&id) else {
+    // Another principal's session answers exactly like an unknown one.
+    let owned = state.book.touch(&id, &principal) == super::sessions::Owner::Same;
+    let Some(sender) = state.sessions.sender(&id).filter(|_| owned) else {
         return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
     };
-    let Ok(body) = axum::body::to_bytes(body, super::MAX_BODY_BYTES).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request body is over 4 MiB").into_response();
+    let Ok(body) = axum::body::to_bytes(body, state.max_body_bytes).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body is over the size limit or stalled").into_response();
     };
     let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
         Ok(message) => message,

@@ -10,12 +10,17 @@
 mod botfather;
 mod capabilities;
 mod clients;
+mod compile_cache;
 mod containment;
 mod demo;
 mod devops;
+mod front_door;
 mod legacy_http;
 mod loading;
 mod network;
+mod operations;
+mod pinning;
+mod reload;
 mod scaffold;
 mod support;
 mod tutorial;

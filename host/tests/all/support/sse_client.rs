@@ -51,7 +51,11 @@ impl SseParser {
 }
 
 pub async fn connect(sse_url: &str) -> Transport {
-    let http = reqwest::Client::new();
+    connect_with(sse_url, reqwest::Client::new()).await
+}
+
+/// Like [`connect`], with a client of the caller's (e.g. one sending an `Authorization` header).
+pub async fn connect_with(sse_url: &str, http: reqwest::Client) -> Transport {
     let response = http.get(sse_url).header("accept", "text/event-stream").send().await.expect("GET /sse");
     assert_eq!(response.status(), 200, "GET /sse");
     let mut body = response.bytes_stream();

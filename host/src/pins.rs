@@ -1,0 +1,237 @@
+//! Tool definition pins: what the operator has approved each tool to look like.
+//!
+//! A model chooses and uses tools by their definitions, so a plugin update that quietly
+//! rewrites a description or widens a schema can steer an agent ("rug pull"). The first time a
+//! tool is seen, the hash of its definition (name, title, description, input and output schemas,
+//! annotations) is recorded in the pin file; when a later version of the plugin changes it, the
+//! registry holds the tool back until an operator runs `sanctum plugins approve`.
+//!
+//! The pin file is JSON (`{"tools": {"echo__echo": "<sha256>"}}`), written atomically. A leaf
+//! module: plain data and one file; it serves nothing and loads nothing.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest as _, Sha256};
+
+use crate::runtime::ToolInfo;
+
+/// Why the pin file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    #[error("pin file {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("pin file {path} is not valid: {source}")]
+    Parse { path: PathBuf, source: serde_json::Error },
+}
+
+/// A tool's definition measured against its pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PinStatus {
+    /// Identical to what was approved.
+    Approved,
+    /// Never seen before: recorded (and served) on first sight.
+    New,
+    /// Different from what was approved: held back until approved again.
+    Changed,
+}
+
+impl std::fmt::Display for PinStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Approved => "approved",
+            Self::New => "new",
+            Self::Changed => "changed",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct PinFile {
+    /// Served tool name → SHA-256 of its canonical definition.
+    tools: BTreeMap<String, String>,
+}
+
+/// The approved definitions, and where they are kept (`None`: pinning is off).
+#[derive(Debug, Clone, Default)]
+pub struct Pins {
+    path: Option<PathBuf>,
+    file: PinFile,
+    /// Approvals not yet written. Saving only then keeps a server that watches its own pin
+    /// file from reacting to its own writes.
+    unsaved: bool,
+}
+
+impl Pins {
+    /// Pinning off: every tool is served as it is.
+    pub fn disabled() -> Self {
+        Self::default()
+    }
+
+    /// The pins at `path`; a missing file is an empty set (everything is new).
+    pub fn load(path: &Path) -> Result<Self, PinError> {
+        let file = match std::fs::read(path) {
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|source| PinError::Parse { path: path.to_owned(), source })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => PinFile::default(),
+            Err(source) => return Err(PinError::Io { path: path.to_owned(), source }),
+        };
+        Ok(Self { path: Some(path.to_owned()), file, unsaved: false })
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.path.is_some()
+    }
+
+    /// How `hash` (of tool `name`) compares with its pin. Always approved when pinning is off.
+    pub fn status(&self, name: &str, hash: &str) -> PinStatus {
+        match self.file.tools.get(name) {
+            _ if self.path.is_none() => PinStatus::Approved,
+            None => PinStatus::New,
+            Some(pinned) if pinned == hash => PinStatus::Approved,
+            Some(_) => PinStatus::Changed,
+        }
+    }
+
+    /// Approve `hash` as tool `name`'s definition. Returns whether anything changed.
+    pub fn approve(&mut self, name: &str, hash: &str) -> bool {
+        let changed =
+            self.path.is_some() && self.file.tools.insert(name.to_owned(), hash.to_owned()).as_deref() != Some(hash);
+        self.unsaved |= changed;
+        changed
+    }
+
+    /// Write the pins if anything was approved since they were read or last written.
+    pub fn save_if_changed(&mut self) -> Result<(), PinError> {
+        if self.unsaved {
+            self.save()?;
+            self.unsaved = false;
+        }
+        Ok(())
+    }
+
+    /// Write the pins (atomically: a temporary file renamed over the old one, so a running
+    /// server watching the file never reads half of it).
+    pub fn save(&self) -> Result<(), PinError> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let io = |source| PinError::Io { path: path.clone(), source };
+        let mut json =
+            serde_json::to_vec_pretty(&self.file).map_err(|source| PinError::Parse { path: path.clone(), source })?;
+        json.push(b'\n');
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+        let result = (|| {
+            let mut file = std::fs::File::create(&temporary)?;
+            file.write_all(&json)?;
+            file.sync_all()?;
+            std::fs::rename(&temporary, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&temporary);
+        }
+        result.map_err(io)
+    }
+}
+
+/// The SHA-256 (hex) of the definition of tool `served_name` as clients would see it. Schemas
+/// are parsed and written with sorted keys, so formatting alone never counts as a change.
+pub fn definition_hash(served_name: &str, tool: &ToolInfo) -> String {
+    let schema = |text: &str| serde_json::from_str::<Value>(text).unwrap_or_else(|_| Value::String(text.to_owned()));
+    let a = tool.annotations;
+    let definition = serde_json::json!({
+        "name": served_name,
+        "title": tool.title,
+        "description": tool.description,
+        "inputSchema": schema(&tool.input_schema),
+        "outputSchema": tool.output_schema.as_deref().map(schema),
+        "annotations": [a.read_only, a.destructive, a.idempotent, a.open_world],
+    });
+    let mut canonical = String::new();
+    write_canonical(&definition, &mut canonical);
+    Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::Annotations;
+
+    fn tool(description: &str, schema: &str) -> ToolInfo {
+        ToolInfo {
+            name: "t".into(),
+            title: None,
+            description: description.into(),
+            input_schema: schema.into(),
+            output_schema: None,
+            annotations: Annotations::default(),
+        }
+    }
+
+    #[test]
+    fn formatting_is_not_a_change_but_wording_is() {
+        let a = definition_hash("p__t", &tool("d", r#"{"type":"object","properties":{}}"#));
+        let b = definition_hash("p__t", &tool("d", "{ \"properties\": {}, \"type\": \"object\" }"));
+        let c = definition_hash("p__t", &tool("d!", r#"{"type":"object","properties":{}}"#));
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
+
+    #[test]
+    fn new_then_approved_then_changed_and_saved() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("pins.json");
+        let mut pins = Pins::load(&path).expect("missing file is empty");
+        assert_eq!(pins.status("p__t", "h1"), PinStatus::New);
+        assert!(pins.approve("p__t", "h1"));
+        assert!(!pins.approve("p__t", "h1"), "no change the second time");
+        pins.save().expect("saves");
+        let pins = Pins::load(&path).expect("reads back");
+        assert_eq!(pins.status("p__t", "h1"), PinStatus::Approved);
+        assert_eq!(pins.status("p__t", "h2"), PinStatus::Changed);
+        assert_eq!(Pins::disabled().status("p__t", "h2"), PinStatus::Approved);
+    }
+}

@@ -1,0 +1,261 @@
+//! The configuration file (`--config FILE` / `SANCTUM_CONFIG`): one TOML file whose values sit
+//! between the defaults and the environment. Precedence: flags > `SANCTUM_*` > file > defaults.
+//!
+//! Parsed strictly at start-up (unknown keys are refused, every error names the key), then
+//! merged into [`ServeArgs`] for whatever a flag or variable did not set. Start-up only: nothing
+//! here is read at run time, and it imports no layer.
+//!
+//! Relative paths in the file (`plugins.dir`, `plugins.policy`, `audit.target`) are relative
+//! to the file's own directory, so a deployment's file means the same from any working directory.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use serde::Deserialize;
+
+use crate::config::ServeArgs;
+
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines (coloured on a terminal).
+    Human,
+    /// One JSON object per line, with the fields of the enclosing spans (e.g. the request id).
+    Json,
+}
+
+/// A configuration file that cannot be used. Every message starts with the file and names the
+/// key, so the operator can go straight to the line.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("config file {path}: cannot read: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: not valid TOML: {message}")]
+    Syntax { path: String, message: String },
+    #[error("config file {path}: unknown key \"{key}\"")]
+    UnknownKey { path: String, key: String },
+    #[error("config file {path}: invalid value for \"{key}\": {message}")]
+    Invalid { path: String, key: String, message: String },
+}
+
+/// The file as written: every key optional, nothing else accepted.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub plugins: PluginsSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub audit: AuditSection,
+    #[serde(default)]
+    pub log: LogSection,
+    /// Bearer tokens (`[[auth.token]]`), as in a tokens file; a tokens file given by flag or
+    /// variable takes precedence.
+    #[serde(default)]
+    pub auth: Option<crate::transport::AuthSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    pub host: Option<IpAddr>,
+    pub port: Option<u16>,
+    pub allowed_hosts: Option<Vec<String>>,
+    pub queue_capacity: Option<u16>,
+    pub shutdown_grace_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginsSection {
+    pub dir: Option<PathBuf>,
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub call_timeout_ms: Option<u64>,
+    pub memory_limit_mib: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    pub format: Option<LogFormat>,
+    pub level: Option<String>,
+}
+
+/// Read and validate the file at `path`.
+pub fn load(path: &Path) -> Result<FileConfig, SettingsError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| SettingsError::Read { path: path.display().to_string(), source })?;
+    parse(&text, &path.display().to_string())
+}
+
+/// Parse and validate `text`; `path` only names the file in errors.
+pub fn parse(text: &str, path: &str) -> Result<FileConfig, SettingsError> {
+    let value: toml::Table = toml::from_str(text)
+        .map_err(|e| SettingsError::Syntax { path: path.to_owned(), message: e.to_string().trim().to_owned() })?;
+    let config: FileConfig = serde_path_to_error::deserialize(toml::Value::Table(value)).map_err(|e| {
+        let key = e.path().to_string();
+        let message = e.into_inner().message().to_owned();
+        // serde's own wording for `deny_unknown_fields`; the path already ends with the key.
+        if message.starts_with("unknown field") {
+            SettingsError::UnknownKey { path: path.to_owned(), key }
+        } else {
+            SettingsError::Invalid { path: path.to_owned(), key, message }
+        }
+    })?;
+    config.validate(path)?;
+    Ok(config)
+}
+
+/// Bounds shared with the flags (see `config.rs`): a file may not set what a flag could not.
+const RANGES: [(&str, u64, u64); 4] = [
+    ("server.queue_capacity", 1, u16::MAX as u64),
+    ("server.shutdown_grace_ms", 0, 3_600_000),
+    ("limits.call_timeout_ms", 1, 3_600_000),
+    ("limits.memory_limit_mib", 1, 4096),
+];
+
+impl FileConfig {
+    fn validate(&self, path: &str) -> Result<(), SettingsError> {
+        let values = [
+            self.server.queue_capacity.map(u64::from),
+            self.server.shutdown_grace_ms,
+            self.limits.call_timeout_ms,
+            self.limits.memory_limit_mib,
+        ];
+        for ((key, min, max), value) in RANGES.into_iter().zip(values) {
+            if let Some(value) = value.filter(|v| !(min..=max).contains(v)) {
+                return Err(SettingsError::Invalid {
+                    path: path.to_owned(),
+                    key: key.into(),
+                    message: format!("{value} is not between {min} and {max}"),
+                });
+            }
+        }
+        if let Some(level) = &self.log.level
+            && let Err(e) = tracing_subscriber::EnvFilter::try_new(level)
+        {
+            return Err(SettingsError::Invalid {
+                path: path.to_owned(),
+                key: "log.level".into(),
+                message: e.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Load `args.config` (if any) and fill in every value that no flag or variable set.
+/// `matches` are the parsed arguments of the `serve`/`check` subcommand, which say where each
+/// value came from.
+pub fn apply(args: &mut ServeArgs, matches: &clap::ArgMatches) -> Result<(), SettingsError> {
+    let Some(path) = args.config.clone() else { return Ok(()) };
+    let file = load(&path)?;
+    let base = path.parent().unwrap_or_else(|| Path::new("."));
+    let unset =
+        |id: &str| !matches!(matches.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable));
+    let server = file.server;
+    if let Some(v) = server.host.filter(|_| unset("host")) {
+        args.host = v;
+    }
+    if let Some(v) = server.port.filter(|_| unset("port")) {
+        args.port = v;
+    }
+    if let Some(v) = server.allowed_hosts.filter(|_| unset("allowed_hosts")) {
+        args.allowed_hosts = v;
+    }
+    if let Some(v) = server.queue_capacity.filter(|_| unset("queue_capacity")) {
+        args.queue_capacity = v;
+    }
+    if let Some(v) = server.shutdown_grace_ms.filter(|_| unset("shutdown_grace_ms")) {
+        args.shutdown_grace_ms = v;
+    }
+    if let Some(v) = file.plugins.dir.filter(|_| unset("plugins")) {
+        args.plugins = base.join(v);
+    }
+    if let Some(v) = file.plugins.policy.filter(|_| unset("policy")) {
+        args.policy = Some(base.join(v));
+    }
+    if let Some(v) = file.limits.call_timeout_ms.filter(|_| unset("call_timeout_ms")) {
+        args.call_timeout_ms = v;
+    }
+    if let Some(v) = file.limits.memory_limit_mib.filter(|_| unset("memory_limit_mib")) {
+        args.memory_limit_mib = v;
+    }
+    if let Some(v) = file.audit.target.filter(|_| unset("audit")) {
+        args.audit = if matches!(v.as_str(), "-" | "off") { v } else { base.join(v).display().to_string() };
+    }
+    if let Some(v) = file.log.format.filter(|_| unset("log_format")) {
+        args.log_format = v;
+    }
+    if let Some(v) = file.log.level.filter(|_| unset("log_level")) {
+        args.log_level = v;
+    }
+    if let Some(auth) = file.auth.filter(|_| unset("auth_tokens_file")) {
+        args.config_auth = Some(auth);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_and_sets_every_section() {
+        let text = include_str!("../../docs/sanctum.example.toml");
+        let config = parse(text, "sanctum.example.toml").expect("the example is valid");
+        assert_eq!(config.server.port, Some(8000));
+        assert!(config.server.shutdown_grace_ms.is_some());
+        assert!(config.plugins.dir.is_some());
+        assert!(config.limits.call_timeout_ms.is_some());
+        assert!(config.audit.target.is_some());
+        assert_eq!(config.log.format, Some(LogFormat::Human));
+    }
+
+    #[test]
+    fn an_empty_file_sets_nothing() {
+        let config = parse("", "empty.toml").expect("empty is valid");
+        assert!(config.server.port.is_none() && config.log.level.is_none());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases: [(&str, &str); 7] = [
+            (
+                "[[auth.token]]\nprincipal = \"a\"\nvalu = \"x\"\n",
+                r#"config file s.toml: unknown key "auth.token[0].valu""#,
+            ),
+            ("[server]\nprot = 1\n", r#"config file s.toml: unknown key "server.prot""#),
+            ("[serve]\nport = 1\n", r#"config file s.toml: unknown key "serve""#),
+            ("[server]\nport = \"x\"\n", r#"config file s.toml: invalid value for "server.port""#),
+            ("[server]\nport = 70000\n", r#"config file s.toml: invalid value for "server.port""#),
+            ("[limits]\ncall_timeout_ms = 0\n", r#"config file s.toml: invalid value for "limits.call_timeout_ms""#),
+            ("[log]\nformat = \"xml\"\n", r#"config file s.toml: invalid value for "log.format""#),
+        ];
+        for (text, expected) in cases {
+            let error = parse(text, "s.toml").expect_err(text).to_string();
+            assert!(error.starts_with(expected), "{text:?}: {error}");
+        }
+        assert!(matches!(parse("[server", "s.toml"), Err(SettingsError::Syntax { .. })));
+    }
+}
