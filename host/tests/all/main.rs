@@ -20,6 +20,7 @@ mod loading;
 mod network;
 mod operations;
 mod pinning;
+mod policy_reload;
 mod reload;
 mod scaffold;
 mod support;
