@@ -7,6 +7,7 @@
 #   fixtures/not-a-plugin -> tests/plugins/not_a_plugin.wasm
 #   tutorial              -> tests/plugins/tutorial.wasm  (crate `notes`, from docs/plugin-development.md)
 #   fixtures/pinned-v1, -v2 -> tests/plugins/pinned_v1.wasm, pinned_v2.wasm (one plugin, two tool definitions)
+#   fixtures/conformance  -> tests/plugins/conformance.wasm (the MCP conformance suite's tools; tests/conformance/)
 #
 # Usage: plugins-src/build.sh [--check]
 #   --check  build into a temporary directory and fail, naming each file, if a committed .wasm
@@ -43,6 +44,7 @@ outputs=(
     "notes.wasm:tests/plugins/tutorial.wasm"
     "pinned_v1.wasm:tests/plugins/pinned_v1.wasm"
     "pinned_v2.wasm:tests/plugins/pinned_v2.wasm"
+    "conformance.wasm:tests/plugins/conformance.wasm"
 )
 
 rustup target add "$target" >/dev/null 2>&1 || rustup target add "$target"

@@ -51,5 +51,6 @@ pub mod runtime;
 pub mod scaffold;
 pub mod settings;
 pub mod shutdown;
+mod toml_error;
 pub mod transport;
 pub mod worker;

@@ -6,8 +6,11 @@
 //! annotations) is recorded in the pin file; when a later version of the plugin changes it, the
 //! registry holds the tool back until an operator runs `sanctum plugins approve`.
 //!
-//! The pin file is JSON (`{"tools": {"echo__echo": "<sha256>"}}`), written atomically. A leaf
-//! module: plain data and one file; it serves nothing and loads nothing.
+//! The pin file is JSON (`{"tools": {"echo__echo": "<sha256>"}}`), written atomically. Two
+//! processes write it (the server pinning new tools, `sanctum plugins approve`), so a save takes
+//! an exclusive lock on a lock file beside it, re-reads it and writes only this process's
+//! approvals over what is on disk: neither loses the other's. A leaf module: plain data and one
+//! file; it serves nothing and loads nothing.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -61,9 +64,10 @@ struct PinFile {
 pub struct Pins {
     path: Option<PathBuf>,
     file: PinFile,
-    /// Approvals not yet written. Saving only then keeps a server that watches its own pin
-    /// file from reacting to its own writes.
-    unsaved: bool,
+    /// Approvals not yet written, merged over the file on disk when saved. Saving only when
+    /// there are some keeps a server that watches its own pin file from reacting to its own
+    /// writes.
+    unsaved: BTreeMap<String, String>,
 }
 
 impl Pins {
@@ -81,7 +85,7 @@ impl Pins {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => PinFile::default(),
             Err(source) => return Err(PinError::Io { path: path.to_owned(), source }),
         };
-        Ok(Self { path: Some(path.to_owned()), file, unsaved: false })
+        Ok(Self { path: Some(path.to_owned()), file, unsaved: BTreeMap::new() })
     }
 
     pub fn path(&self) -> Option<&Path> {
@@ -106,44 +110,69 @@ impl Pins {
     pub fn approve(&mut self, name: &str, hash: &str) -> bool {
         let changed =
             self.path.is_some() && self.file.tools.insert(name.to_owned(), hash.to_owned()).as_deref() != Some(hash);
-        self.unsaved |= changed;
+        if changed {
+            self.unsaved.insert(name.to_owned(), hash.to_owned());
+        }
         changed
     }
 
     /// Write the pins if anything was approved since they were read or last written.
     pub fn save_if_changed(&mut self) -> Result<(), PinError> {
-        if self.unsaved {
+        if !self.unsaved.is_empty() {
             self.save()?;
-            self.unsaved = false;
         }
         Ok(())
     }
 
-    /// Write the pins (atomically: a temporary file renamed over the old one, so a running
-    /// server watching the file never reads half of it).
-    pub fn save(&self) -> Result<(), PinError> {
-        let Some(path) = &self.path else {
+    /// Write this process's approvals into the pin file: under an exclusive lock, re-read the
+    /// file, put the approvals over it (the file's entries for every other tool stay, since
+    /// another process may have approved them), and write it atomically (a temporary file
+    /// renamed over the old one, so a running server watching the file never reads half of it).
+    /// Afterwards these pins are the file's.
+    pub fn save(&mut self) -> Result<(), PinError> {
+        let Some(path) = self.path.clone() else {
             return Ok(());
         };
         let io = |source| PinError::Io { path: path.clone(), source };
-        let mut json =
-            serde_json::to_vec_pretty(&self.file).map_err(|source| PinError::Parse { path: path.clone(), source })?;
-        json.push(b'\n');
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
         let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // A separate lock file: the pin file itself is replaced by rename, so a lock on it
+        // would be on an inode the next writer no longer opens. Released when dropped.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path.with_file_name(format!(".{file_name}.lock")))
+            .map_err(io)?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).map_err(|e| io(e.into()))?;
+        // A file that cannot be parsed is overwritten with what this process knows, as before
+        // there was merging; one that cannot be read at all stops the save.
+        let mut merged = match Self::load(&path) {
+            Ok(on_disk) => on_disk.file,
+            Err(PinError::Parse { .. }) => self.file.clone(),
+            Err(e) => return Err(e),
+        };
+        merged.tools.extend(self.unsaved.iter().map(|(name, hash)| (name.clone(), hash.clone())));
+        let mut json =
+            serde_json::to_vec_pretty(&merged).map_err(|source| PinError::Parse { path: path.clone(), source })?;
+        json.push(b'\n');
         let temporary = path.with_file_name(format!(".{file_name}.{}.tmp", uuid::Uuid::new_v4().simple()));
         let result = (|| {
             let mut file = std::fs::File::create(&temporary)?;
             file.write_all(&json)?;
             file.sync_all()?;
-            std::fs::rename(&temporary, path)
+            std::fs::rename(&temporary, &path)
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&temporary);
         }
-        result.map_err(io)
+        result.map_err(io)?;
+        self.file = merged;
+        self.unsaved.clear();
+        drop(lock);
+        Ok(())
     }
 }
 
@@ -233,5 +262,23 @@ mod tests {
         assert_eq!(pins.status("p__t", "h1"), PinStatus::Approved);
         assert_eq!(pins.status("p__t", "h2"), PinStatus::Changed);
         assert_eq!(Pins::disabled().status("p__t", "h2"), PinStatus::Approved);
+    }
+
+    #[test]
+    fn two_writers_keep_each_others_approvals() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("pins.json");
+        // Both read the same (empty) file, as the server and `plugins approve` would.
+        let mut server = Pins::load(&path).expect("empty");
+        let mut cli = Pins::load(&path).expect("empty");
+        assert!(server.approve("a__t", "ha"));
+        assert!(cli.approve("b__t", "hb"));
+        assert!(cli.approve("a__t", "ha2"), "the operator re-approves a__t too");
+        cli.save_if_changed().expect("cli saves");
+        server.save_if_changed().expect("server saves");
+        let on_disk = Pins::load(&path).expect("reads back");
+        assert_eq!(on_disk.status("b__t", "hb"), PinStatus::Approved, "the other writer's approval stays");
+        assert_eq!(on_disk.status("a__t", "ha"), PinStatus::Approved, "the last writer wins for what it changed");
+        assert_eq!(server.status("b__t", "hb"), PinStatus::Approved, "the saver now knows the merged file");
     }
 }

@@ -49,12 +49,17 @@ pub enum PluginsCommand {
     },
 }
 
-/// Where the plugins, the policy and the pins are (the same flags and defaults as `serve`).
+/// Where the plugins, the policy and the pins are (the same flags, config file and defaults as
+/// `serve`, so `approve` writes the pin file the server reads).
 #[derive(Debug, Clone, Args)]
 pub struct DirArgs {
-    /// Directory of `.wasm` plugins.
-    #[arg(long, env = "SANCTUM_PLUGINS_DIR", default_value = "plugins")]
-    pub plugins: PathBuf,
+    /// The TOML configuration file `serve` uses: its `plugins.dir` and `plugins.policy` apply
+    /// where no flag or variable sets them.
+    #[arg(long, env = "SANCTUM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of `.wasm` plugins. Default: `plugins`.
+    #[arg(long, env = "SANCTUM_PLUGINS_DIR")]
+    pub plugins: Option<PathBuf>,
     /// The operator's policy (for grants, and for the default pin file next to it).
     #[arg(long, env = "SANCTUM_POLICY")]
     pub policy: Option<PathBuf>,
@@ -78,9 +83,24 @@ struct Loaded {
     pins: Pins,
 }
 
+/// The plugins directory and the policy as `serve` resolves them: flag or variable, else the
+/// config file (relative to its own directory, as in [`crate::settings::apply`]), else the
+/// default.
+fn resolve(dir: &DirArgs) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
+    let (mut plugins, mut policy) = (dir.plugins.clone(), dir.policy.clone());
+    if let Some(path) = &dir.config {
+        let file = crate::settings::load(path)?;
+        let base = path.parent().unwrap_or_else(|| std::path::Path::new("."));
+        plugins = plugins.or_else(|| file.plugins.dir.map(|v| base.join(v)));
+        policy = policy.or_else(|| file.plugins.policy.map(|v| base.join(v)));
+    }
+    Ok((plugins.unwrap_or_else(|| PathBuf::from("plugins")), policy))
+}
+
 async fn load(dir: &DirArgs) -> anyhow::Result<Loaded> {
+    let (plugins_dir, policy_path) = resolve(dir)?;
     let limits = Limits::default();
-    let policy = match &dir.policy {
+    let policy = match &policy_path {
         Some(path) => Policy::load(path, limits.clone())?,
         None => Policy::deny_all(limits.clone()),
     };
@@ -90,11 +110,11 @@ async fn load(dir: &DirArgs) -> anyhow::Result<Loaded> {
     {
         tracing::warn!(error = %e, "compile cache off");
     }
-    let mut set = PluginSet::new(dir.plugins.clone(), dir.policy.clone(), policy, limits);
+    let mut set = PluginSet::new(plugins_dir, policy_path.clone(), policy, limits);
     let mut errors: Vec<String> = set.scan(&runtime, false).await.iter().map(ToString::to_string).collect();
     let (plugins, duplicates) = set.plugins();
     errors.extend(duplicates.iter().map(ToString::to_string));
-    let pins = match dir.store.pins_path(dir.policy.as_deref()) {
+    let pins = match dir.store.pins_path(policy_path.as_deref()) {
         Some(path) => Pins::load(&path)?,
         None => Pins::disabled(),
     };
@@ -224,4 +244,29 @@ fn pretty(schema: &str) -> String {
     serde_json::from_str::<serde_json::Value>(schema)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .map_or_else(|_| schema.to_owned(), |text| text.replace('\n', "\n    "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_file_sets_what_no_flag_did_relative_to_itself() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("sanctum.toml");
+        std::fs::write(&config, "[plugins]\ndir = \"wasm\"\npolicy = \"policy.toml\"\n").expect("write");
+        let args = |plugins: Option<&str>| DirArgs {
+            config: Some(config.clone()),
+            plugins: plugins.map(PathBuf::from),
+            policy: None,
+            store: crate::config::StoreArgs::off(),
+        };
+        let (plugins, policy) = resolve(&args(None)).expect("resolves");
+        assert_eq!(plugins, dir.path().join("wasm"));
+        assert_eq!(policy, Some(dir.path().join("policy.toml")), "so the default pin file is the server's");
+        let (plugins, _) = resolve(&args(Some("elsewhere"))).expect("resolves");
+        assert_eq!(plugins, PathBuf::from("elsewhere"), "a flag wins over the file");
+        let none = DirArgs { config: None, plugins: None, policy: None, store: crate::config::StoreArgs::off() };
+        assert_eq!(resolve(&none).expect("resolves"), (PathBuf::from("plugins"), None));
+    }
 }

@@ -8,16 +8,20 @@
 //!   whole, while calls already running finish on the version they started with;
 //! - a file that fails to load leaves the previous version of its plugin serving, and is
 //!   reported (log and `health`) until it loads;
-//! - bursts of file events (an editor's save, a copy in chunks) are debounced into one rescan.
+//! - bursts of file events (an editor's save, a copy in chunks) are debounced into one rescan;
+//! - any event in the policy's (or pin file's) directory may be a change to it (a Kubernetes
+//!   ConfigMap swaps a `..data` symlink, so no event names the file), and whether it is one is
+//!   decided by the SHA-256 of the file's contents against the last one applied.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use notify::Watcher as _;
 use sha2::{Digest as _, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::policy::Policy;
@@ -27,10 +31,6 @@ use crate::runtime::{Limits, LoadError, Plugin, Runtime};
 /// Quiet time after the last file event before a rescan: long enough to coalesce a burst,
 /// short enough that an operator sees the change at once.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
-
-/// File events buffered for the reload task. Any one event triggers a full rescan, so events
-/// beyond this are dropped harmlessly.
-const EVENT_BUFFER: usize = 256;
 
 /// Why watching could not start (the server then serves without hot reload).
 #[derive(Debug, thiserror::Error)]
@@ -46,12 +46,26 @@ struct Loaded {
     plugin: Arc<Plugin>,
 }
 
+impl Loaded {
+    /// Swap in the same plugin with `policy`'s grants (calls running keep the old grants).
+    fn regrant(&mut self, policy: &Policy) {
+        let grants = policy.grants_for(&self.plugin.info().name);
+        self.plugin = Arc::new(self.plugin.regranted(grants));
+    }
+}
+
 /// The plugins loaded from one directory, by file, with the policy that grants them.
 #[derive(Debug)]
 pub struct PluginSet {
     dir: PathBuf,
     policy_path: Option<PathBuf>,
     policy: Policy,
+    /// SHA-256 of the policy file as last read (`None`: unreadable or never read), so an event
+    /// in its directory that left it as it was changes nothing.
+    policy_digest: Option<[u8; 32]>,
+    /// Why the policy file on disk is not the one in force; reported until it loads, across
+    /// scans that do not re-read it.
+    policy_problem: Option<String>,
     limits: Limits,
     loaded: BTreeMap<PathBuf, Loaded>,
     /// What went wrong in the last scan, worded for `health`.
@@ -60,7 +74,23 @@ pub struct PluginSet {
 
 impl PluginSet {
     pub fn new(dir: PathBuf, policy_path: Option<PathBuf>, policy: Policy, limits: Limits) -> Self {
-        Self { dir, policy_path, policy, limits, loaded: BTreeMap::new(), problems: Vec::new() }
+        let policy_digest = policy_path.as_deref().and_then(file_digest);
+        Self {
+            dir,
+            policy_path,
+            policy,
+            policy_digest,
+            policy_problem: None,
+            limits,
+            loaded: BTreeMap::new(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// Whether the policy file's contents differ from those last read (a scan with
+    /// `policy_changed` is then due).
+    pub fn policy_file_changed(&self) -> bool {
+        self.policy_path.as_deref().is_some_and(|path| file_digest(path) != self.policy_digest)
     }
 
     /// What went wrong in the last scan (failed files, an invalid policy), for `health`.
@@ -79,14 +109,22 @@ impl PluginSet {
         let mut problems = Vec::new();
         let mut errors = Vec::new();
         if policy_changed && let Some(path) = &self.policy_path {
+            // Digest before loading: if the file changes in between, the next event sees a
+            // digest that differs and loads again.
+            self.policy_digest = file_digest(path);
             match Policy::load(path, self.limits.clone()) {
-                Ok(policy) => self.policy = policy,
+                Ok(policy) => {
+                    self.policy = policy;
+                    self.policy_problem = None;
+                }
                 Err(e) => {
                     tracing::error!(error = %format!("{e:#}"), "the changed policy is invalid; keeping the previous one");
-                    problems.push(format!("policy {}: {e:#}; the previous policy stays in force", path.display()));
+                    self.policy_problem =
+                        Some(format!("policy {}: {e:#}; the previous policy stays in force", path.display()));
                 }
             }
         }
+        problems.extend(self.policy_problem.clone());
         let files = wasm_files(&self.dir);
         self.loaded.retain(|path, loaded| {
             let kept = files.contains(path);
@@ -102,6 +140,10 @@ impl PluginSet {
                     let error = LoadError::Read { path: path.clone(), source };
                     problems.push(error.to_string());
                     errors.push(error);
+                    // The previous version keeps serving, but under the policy now in force.
+                    if policy_changed && let Some(loaded) = self.loaded.get_mut(path) {
+                        loaded.regrant(&self.policy);
+                    }
                     continue;
                 }
             };
@@ -110,8 +152,7 @@ impl PluginSet {
                 && loaded.digest == digest
             {
                 if policy_changed {
-                    let grants = self.policy.grants_for(&loaded.plugin.info().name);
-                    loaded.plugin = Arc::new(loaded.plugin.regranted(grants));
+                    loaded.regrant(&self.policy);
                 }
                 continue;
             }
@@ -124,7 +165,12 @@ impl PluginSet {
                     self.loaded.insert(path.clone(), Loaded { digest, plugin: Arc::new(plugin) });
                 }
                 Err(e) => {
-                    let kept = self.loaded.contains_key(path);
+                    // The previous version keeps serving, but under the policy now in force.
+                    let previous = self.loaded.get_mut(path);
+                    let kept = previous.is_some();
+                    if policy_changed && let Some(loaded) = previous {
+                        loaded.regrant(&self.policy);
+                    }
                     tracing::error!(error = %e, kept_previous_version = kept, "plugin not loaded");
                     problems.push(if kept {
                         format!("{e}; the previous version keeps serving")
@@ -164,6 +210,50 @@ struct Touched {
     pins: bool,
 }
 
+/// What file events have touched since the reload task last looked, set by the watcher's
+/// callback. Flags rather than a queue of events: nothing can be dropped while the task is busy
+/// compiling, and any number of events costs one rescan.
+#[derive(Debug, Default)]
+struct Dirty {
+    plugins: AtomicBool,
+    policy: AtomicBool,
+    pins: AtomicBool,
+    /// Wakes the reload task; a wake-up while it is busy is kept for when it next waits.
+    wake: Notify,
+}
+
+impl Dirty {
+    fn mark(&self, touched: Touched) {
+        for (flag, set) in
+            [(&self.plugins, touched.plugins), (&self.policy, touched.policy), (&self.pins, touched.pins)]
+        {
+            if set {
+                flag.store(true, Ordering::SeqCst);
+            }
+        }
+        if touched.plugins || touched.policy || touched.pins {
+            self.wake.notify_one();
+        }
+    }
+
+    /// What was touched, clearing it: events from now on mark a later rescan.
+    fn take(&self) -> Touched {
+        Touched {
+            plugins: self.plugins.swap(false, Ordering::SeqCst),
+            policy: self.policy.swap(false, Ordering::SeqCst),
+            pins: self.pins.swap(false, Ordering::SeqCst),
+        }
+    }
+}
+
+/// The paths events are sorted by.
+#[derive(Debug, Clone)]
+struct Watched {
+    dir: PathBuf,
+    policy: Option<PathBuf>,
+    pins: Option<PathBuf>,
+}
+
 /// Watch the plugins directory, the policy and the pin file, and apply every change to
 /// `registry` until `shutdown`. Fails (before spawning anything) if nothing can be watched.
 pub fn watch(
@@ -173,22 +263,25 @@ pub fn watch(
     pins_path: Option<&Path>,
     shutdown: CancellationToken,
 ) -> Result<(), WatchError> {
-    let (events, mut received) = mpsc::channel::<notify::Event>(EVENT_BUFFER);
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            let _ = events.try_send(event);
-        }
-    })
-    .map_err(|source| WatchError { path: set.dir.clone(), source })?;
     let dir = absolute(&set.dir);
+    let watched = Watched { dir, policy: set.policy_path.as_deref().map(absolute), pins: pins_path.map(absolute) };
+    let dirty = Arc::new(Dirty::default());
+    let mut watcher = {
+        let (watched, dirty) = (watched.clone(), Arc::clone(&dirty));
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event {
+                dirty.mark(classify(&event, &watched));
+            }
+        })
+        .map_err(|source| WatchError { path: set.dir.clone(), source })?
+    };
+    let dir = watched.dir.clone();
     watcher
         .watch(&dir, notify::RecursiveMode::NonRecursive)
         .map_err(|source| WatchError { path: dir.clone(), source })?;
     // Files are watched through their directories: editors and atomic writers replace the
     // file (a rename), which would end a watch on the file itself.
-    let policy = set.policy_path.as_deref().map(absolute);
-    let pins = pins_path.map(absolute);
-    for file in policy.iter().chain(pins.iter()) {
+    for file in watched.policy.iter().chain(watched.pins.iter()) {
         if let Some(parent) = file.parent().filter(|p| *p != dir)
             && let Err(e) = watcher.watch(parent, notify::RecursiveMode::NonRecursive)
         {
@@ -196,21 +289,26 @@ pub fn watch(
         }
     }
     tracing::info!(dir = %dir.display(), "watching for plugin, policy and pin changes");
+    let mut pins_digest = watched.pins.as_deref().and_then(file_digest);
     tokio::spawn(async move {
         let _watcher = watcher;
         loop {
-            let first = tokio::select! {
+            tokio::select! {
                 () = shutdown.cancelled() => return,
-                event = received.recv() => match event { Some(event) => event, None => return },
-            };
-            let mut touched = Touched::default();
-            classify(&first, &dir, policy.as_deref(), pins.as_deref(), &mut touched);
-            loop {
-                match tokio::time::timeout(DEBOUNCE, received.recv()).await {
-                    Ok(Some(event)) => classify(&event, &dir, policy.as_deref(), pins.as_deref(), &mut touched),
-                    Ok(None) => return,
-                    Err(_) => break,
+                () = dirty.wake.notified() => {}
+            }
+            // Debounce: wait until events have been quiet for a while.
+            while tokio::time::timeout(DEBOUNCE, dirty.wake.notified()).await.is_ok() {
+                if shutdown.is_cancelled() {
+                    return;
                 }
+            }
+            let mut touched = dirty.take();
+            // An event in the pin file's directory is a change only if its contents changed.
+            if touched.pins {
+                let digest = watched.pins.as_deref().and_then(file_digest);
+                touched.pins = digest != pins_digest;
+                pins_digest = digest;
             }
             apply(&mut set, &runtime, &registry, touched).await;
         }
@@ -219,8 +317,10 @@ pub fn watch(
 }
 
 async fn apply(set: &mut PluginSet, runtime: &Runtime, registry: &Registry, touched: Touched) {
-    if touched.plugins || touched.policy {
-        set.scan(runtime, touched.policy).await;
+    // An event in the policy's directory is a change only if the policy's contents changed.
+    let policy_changed = touched.policy && set.policy_file_changed();
+    if touched.plugins || policy_changed {
+        set.scan(runtime, policy_changed).await;
         let mut problems = set.problems().to_vec();
         let (plugins, duplicates) = set.plugins();
         problems.extend(duplicates.iter().map(ToString::to_string));
@@ -240,21 +340,28 @@ async fn apply(set: &mut PluginSet, runtime: &Runtime, registry: &Registry, touc
     }
 }
 
-fn classify(event: &notify::Event, dir: &Path, policy: Option<&Path>, pins: Option<&Path>, touched: &mut Touched) {
+/// What `event` may have changed. The policy and the pin file count as touched by any event in
+/// their directory: a ConfigMap-style update swaps a symlink there and never names the file.
+fn classify(event: &notify::Event, watched: &Watched) -> Touched {
+    let mut touched = Touched::default();
     if event.kind.is_access() {
-        return;
+        return touched;
     }
+    let in_dir_of =
+        |file: Option<&Path>, path: &Path| file.and_then(Path::parent).is_some_and(|d| path.parent() == Some(d));
     for path in &event.paths {
-        if path.parent() == Some(dir) && path.extension().is_some_and(|e| e == "wasm") {
+        if path.parent() == Some(watched.dir.as_path()) && path.extension().is_some_and(|e| e == "wasm") {
             touched.plugins = true;
         }
-        if Some(path.as_path()) == policy {
-            touched.policy = true;
-        }
-        if Some(path.as_path()) == pins {
-            touched.pins = true;
-        }
+        touched.policy |= in_dir_of(watched.policy.as_deref(), path);
+        touched.pins |= in_dir_of(watched.pins.as_deref(), path);
     }
+    touched
+}
+
+/// SHA-256 of a file's contents, `None` if it cannot be read (missing counts as a state too).
+fn file_digest(path: &Path) -> Option<[u8; 32]> {
+    std::fs::read(path).ok().map(|bytes| Sha256::digest(&bytes).into())
 }
 
 /// Event paths are absolute; compare like with like.
@@ -278,4 +385,70 @@ pub fn wasm_files(dir: &Path) -> Vec<PathBuf> {
         .collect();
     files.sort();
     files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Audit;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins").join(name);
+        std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+    }
+
+    fn policy(greeting: &str) -> String {
+        format!("[plugins.probe]\nconfig = {{ greeting = \"{greeting}\" }}\n")
+    }
+
+    fn greeting(set: &PluginSet) -> Option<String> {
+        let (plugins, _) = set.plugins();
+        plugins.first().and_then(|p| p.grants().config.get("greeting").cloned())
+    }
+
+    #[tokio::test]
+    async fn a_kept_previous_version_takes_a_changed_policy_and_only_real_changes_count() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).expect("mkdir");
+        std::fs::write(plugins.join("probe.wasm"), fixture("probe.wasm")).expect("write plugin");
+        let policy_path = dir.path().join("policy.toml");
+        std::fs::write(&policy_path, policy("one")).expect("write policy");
+        let limits = Limits::default();
+        let runtime = Runtime::new(limits.clone(), Audit::disabled()).expect("runtime");
+        let loaded = Policy::load(&policy_path, limits.clone()).expect("policy");
+        let mut set = PluginSet::new(plugins.clone(), Some(policy_path.clone()), loaded, limits);
+        assert!(set.scan(&runtime, false).await.is_empty());
+        assert_eq!(greeting(&set).as_deref(), Some("one"));
+
+        // Another file in the policy's directory is not a policy change.
+        std::fs::write(dir.path().join("unrelated"), "x").expect("write");
+        assert!(!set.policy_file_changed());
+
+        // The plugin's new file is broken and the policy changes: the old version keeps serving,
+        // under the new policy.
+        std::fs::write(plugins.join("probe.wasm"), fixture("not_a_plugin.wasm")).expect("break plugin");
+        std::fs::write(&policy_path, policy("two")).expect("write policy");
+        assert!(set.policy_file_changed());
+        assert_eq!(set.scan(&runtime, true).await.len(), 1, "the broken file is reported");
+        assert_eq!(greeting(&set).as_deref(), Some("two"));
+        assert!(!set.policy_file_changed(), "applied");
+    }
+
+    #[test]
+    fn any_event_in_the_policy_or_pin_directory_may_be_a_change() {
+        let watched = Watched {
+            dir: PathBuf::from("/srv/plugins"),
+            policy: Some(PathBuf::from("/etc/sanctum/policy.toml")),
+            pins: Some(PathBuf::from("/var/lib/sanctum/pins.json")),
+        };
+        let event = |path: &str| notify::Event::new(notify::EventKind::Any).add_path(PathBuf::from(path));
+        // A ConfigMap update: the `..data` symlink is swapped; no event names the file.
+        let touched = classify(&event("/etc/sanctum/..data"), &watched);
+        assert!(touched.policy && !touched.pins && !touched.plugins);
+        let touched = classify(&event("/var/lib/sanctum/.pins.json.1.tmp"), &watched);
+        assert!(touched.pins && !touched.policy);
+        let touched = classify(&event("/srv/plugins/a.wasm"), &watched);
+        assert!(touched.plugins && !touched.policy && !touched.pins);
+    }
 }

@@ -111,7 +111,7 @@ pub fn load(path: &Path) -> Result<FileConfig, SettingsError> {
 /// Parse and validate `text`; `path` only names the file in errors.
 pub fn parse(text: &str, path: &str) -> Result<FileConfig, SettingsError> {
     let value: toml::Table = toml::from_str(text)
-        .map_err(|e| SettingsError::Syntax { path: path.to_owned(), message: e.to_string().trim().to_owned() })?;
+        .map_err(|e| SettingsError::Syntax { path: path.to_owned(), message: crate::toml_error::describe(text, &e) })?;
     let config: FileConfig = serde_path_to_error::deserialize(toml::Value::Table(value)).map_err(|e| {
         let key = e.path().to_string();
         let message = e.into_inner().message().to_owned();

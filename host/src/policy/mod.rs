@@ -48,8 +48,10 @@ impl Policy {
     }
 
     pub fn parse(text: &str, path: &Path, base: Limits) -> Result<Self, PolicyError> {
-        let parsed: file::PolicyFile =
-            toml::from_str(text).map_err(|e| PolicyError::Syntax { path: path.to_owned(), message: e.to_string() })?;
+        let parsed: file::PolicyFile = toml::from_str(text).map_err(|e| PolicyError::Syntax {
+            path: path.to_owned(),
+            message: crate::toml_error::describe(text, &e),
+        })?;
         let defaults = apply_limits("defaults", base, &parsed.defaults)?;
         let mut plugins = BTreeMap::new();
         for (name, plugin) in &parsed.plugins {

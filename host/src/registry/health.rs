@@ -56,6 +56,18 @@ impl HealthReport {
         Self { problems, held_back, ..self }
     }
 
+    /// The view for `GET /healthz`, which answers anyone who reaches the port (no token, no
+    /// Host check, for probes): problem texts can quote file paths and policy lines, so only
+    /// their number is shown. The full report is the authenticated `health` tool and the log.
+    pub fn public(mut self) -> Self {
+        let count = self.problems.len();
+        self.problems = match count {
+            0 => Vec::new(),
+            n => vec![format!("{n} problem(s); details in the `health` tool and the server log")],
+        };
+        self
+    }
+
     pub(super) fn into_completed(self) -> Completed {
         let structured = serde_json::to_value(&self).unwrap_or_default();
         Completed { content: vec![Content::Text(structured.to_string())], structured: None }

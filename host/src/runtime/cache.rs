@@ -81,7 +81,18 @@ impl std::fmt::Debug for CompileCache {
 
 impl CompileCache {
     /// Open (creating if needed) the cache at `root` for `engine`.
+    ///
+    /// `root` may be any directory (a Docker volume is 0755, a Kubernetes `emptyDir` 0777): the
+    /// key and artefacts live in a private subdirectory checked below. Should someone else
+    /// swap that subdirectory later, what they plant fails the tag check against the key read
+    /// here.
     pub(crate) fn open(root: &Path, engine: &Engine) -> Result<Self, CacheError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(root)
+            .map_err(|source| CacheError::Io { path: root.to_owned(), source })?;
+        let root = &root.join(PRIVATE_DIR);
         private_dir(root)?;
         let key = read_or_create_key(&root.join(KEY_FILE))?;
         let compat = compatibility(engine);
@@ -194,6 +205,9 @@ fn deserialize_verified(engine: &Engine, verified: Verified<'_>) -> wasmtime::Re
     unsafe { Component::deserialize(engine, verified.0) }
 }
 
+/// The private part of a cache root, holding the key and one directory per engine.
+const PRIVATE_DIR: &str = "private";
+
 /// Create `dir` (mode 0700) if missing, then insist it is a real directory, ours, and closed
 /// to everyone else: anyone who can write there could plant artefacts next to our key.
 fn private_dir(dir: &Path) -> Result<(), CacheError> {
@@ -295,10 +309,13 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_other_users_can_enter_is_refused() {
+    fn an_open_root_is_fine_but_an_open_private_directory_is_refused() {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        CompileCache::open(dir.path(), &engine()).expect("a volume's mode does not matter");
+        let private = dir.path().join(PRIVATE_DIR);
+        std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         let error = CompileCache::open(dir.path(), &engine()).expect_err("refused");
         assert!(matches!(error, CacheError::Unsafe { .. }), "{error}");
     }

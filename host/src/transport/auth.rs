@@ -73,12 +73,8 @@ pub enum AuthError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the auth tokens file {path} is not valid")]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: toml::de::Error,
-    },
+    #[error("the auth tokens file {path} is not valid: {reason}")]
+    Parse { path: PathBuf, reason: String },
     #[error("token of principal {principal:?}: give exactly one of `env`, `file`, `value`")]
     Source { principal: String },
     #[error("token of principal {principal:?}: environment variable {var} is not set or not UTF-8")]
@@ -127,8 +123,10 @@ impl Authenticator {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|source| AuthError::ReadFile { path: path.to_owned(), source })?;
-                toml::from_str::<AuthSettings>(&text)
-                    .map_err(|source| AuthError::Parse { path: path.to_owned(), source })?
+                toml::from_str::<AuthSettings>(&text).map_err(|e| AuthError::Parse {
+                    path: path.to_owned(),
+                    reason: crate::toml_error::describe(&text, &e),
+                })?
             }
             None => AuthSettings::default(),
         };

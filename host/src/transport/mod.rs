@@ -162,7 +162,7 @@ async fn session_end_is_no_content(
 }
 
 async fn healthz(State(mcp): State<McpServer>) -> impl IntoResponse {
-    Json(mcp.registry().health())
+    Json(mcp.registry().health().public())
 }
 
 /// What the operations routes read.

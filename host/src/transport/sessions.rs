@@ -126,7 +126,10 @@ impl SessionBook {
 
     pub(crate) fn remove(&self, id: &str) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(id);
+            // Fire the close signal too, so the task waiting on it (one per `/mcp` session) ends.
+            if let Some(entry) = entries.remove(id) {
+                entry.close.cancel();
+            }
         }
     }
 
@@ -137,7 +140,7 @@ impl SessionBook {
         entries.retain(|id, entry| {
             let keep = entry.last_active.elapsed() < idle;
             if !keep {
-                tracing::info!(session = %id, principal = %entry.principal, "closing an idle session");
+                tracing::info!(session = %log_id(id), principal = %entry.principal, "closing an idle session");
                 entry.close.cancel();
             }
             keep
@@ -177,7 +180,7 @@ pub(crate) async fn bind_mcp_sessions(State(state): State<McpSessions>, request:
     let session = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let Some(id) = session {
         if state.book.touch(&id, &principal) == Owner::Other {
-            tracing::warn!(session = %id, %principal, "a principal used another principal's session id");
+            tracing::warn!(session = %log_id(&id), %principal, "a principal used another principal's session id");
             return (StatusCode::NOT_FOUND, "session not found\n").into_response();
         }
         let ends = request.method() == Method::DELETE;
@@ -218,6 +221,13 @@ pub(crate) async fn bind_mcp_sessions(State(state): State<McpSessions>, request:
         });
     }
     response
+}
+
+/// A session id as logs show it: a short digest. The id itself is a bearer capability (on
+/// loopback without tokens, the only thing guarding a legacy session), so it is never logged.
+pub(crate) fn log_id(id: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(id.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 fn is_initialize(body: &[u8]) -> bool {

@@ -84,7 +84,7 @@ impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.sessions.remove(&self.id);
         self.book.remove(&self.id);
-        tracing::debug!(session = %self.id, "legacy SSE session closed");
+        tracing::debug!(session = %super::sessions::log_id(&self.id), "legacy SSE session closed");
     }
 }
 
@@ -125,7 +125,7 @@ pub(crate) async fn open(State(state): State<SseState>, Extension(principal): Ex
             Err(e) => tracing::debug!(error = %e, "legacy SSE session ended before initialize"),
         }
     });
-    tracing::debug!(session = %id, principal = %principal.name(), "legacy SSE session opened");
+    tracing::debug!(session = %super::sessions::log_id(&id), principal = %principal.name(), "legacy SSE session opened");
     let guard = SessionGuard { sessions: state.sessions.clone(), book: state.book, id: id.clone() };
     Sse::new(events(&id, from_server, guard).take_until(close.cancelled_owned()))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
@@ -154,7 +154,7 @@ fn to_reader(
             Ok(Ok(())) => Ok((to_client, close, forget)),
             Ok(Err(_)) => Err(ReaderGone::Closed),
             Err(_) => {
-                tracing::warn!(session = %forget.id, "closing an SSE session whose reader stopped reading");
+                tracing::warn!(session = %super::sessions::log_id(&forget.id), "closing an SSE session whose reader stopped reading");
                 close.cancel();
                 drop(forget);
                 Err(ReaderGone::Stalled)

@@ -28,11 +28,13 @@ async fn start_and_stop(plugins: &Path, cache: &Path) -> (CacheCounts, Duration,
 async fn a_restart_reuses_compiled_plugins_and_a_tampered_artefact_is_recompiled() {
     let dir = plugins_dir(&["echo.wasm", "devops.wasm"], &[]);
     let cache_root = tempfile::tempdir().expect("temp dir");
-    let cache = cache_root.path().join("sanctum");
+    let cache_dir = cache_root.path().join("sanctum");
+    // The key and artefacts live in the root's private subdirectory.
+    let cache = cache_dir.join("private");
 
-    let (first, cold, tools) = start_and_stop(dir.path(), &cache).await;
+    let (first, cold, tools) = start_and_stop(dir.path(), &cache_dir).await;
     assert_eq!(first, CacheCounts { hits: 0, misses: 2, rejected: 0 });
-    let (second, warm, again) = start_and_stop(dir.path(), &cache).await;
+    let (second, warm, again) = start_and_stop(dir.path(), &cache_dir).await;
     assert_eq!(second, CacheCounts { hits: 2, misses: 0, rejected: 0 });
     assert_eq!(tools, again, "the same tools either way");
     assert!(warm < cold, "loading from the cache ({warm:?}) is faster than compiling ({cold:?})");
@@ -59,10 +61,10 @@ async fn a_restart_reuses_compiled_plugins_and_a_tampered_artefact_is_recompiled
         bytes[middle] ^= 0x01;
         std::fs::write(artefact, &bytes).expect("tamper");
     }
-    let (third, _, served) = start_and_stop(dir.path(), &cache).await;
+    let (third, _, served) = start_and_stop(dir.path(), &cache_dir).await;
     assert_eq!(third, CacheCounts { hits: 0, misses: 0, rejected: 2 });
     assert_eq!(served, tools, "refused artefacts are recompiled, and everything serves");
-    let (fourth, _, _) = start_and_stop(dir.path(), &cache).await;
+    let (fourth, _, _) = start_and_stop(dir.path(), &cache_dir).await;
     assert_eq!(fourth, CacheCounts { hits: 2, misses: 0, rejected: 0 }, "the rewritten artefacts are used");
 }
 
