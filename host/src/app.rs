@@ -2,7 +2,7 @@
 //! worker, build the registry, the MCP server and the router. The only module besides `main`
 //! that sees every layer.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -17,7 +17,7 @@ use crate::pins::Pins;
 use crate::policy::{GrantReview, Policy};
 use crate::registry::{Refusal, Registry};
 use crate::reload::{self, PluginSet};
-use crate::runtime::{CacheCounts, LoadError, Plugin, Runtime};
+use crate::runtime::{CacheCounts, LoadError, Runtime};
 use crate::shutdown::Readiness;
 use crate::transport::{self, RouterOptions};
 use crate::worker::WorkerHandle;
@@ -201,42 +201,4 @@ fn open_audit(target: &str) -> anyhow::Result<Audit> {
             Audit::to_writer(file)
         }
     })
-}
-
-/// Load every `*.wasm` directly in `dir`, in file-name order. A file that fails is reported
-/// and skipped; a second plugin with a name already loaded is skipped too.
-pub async fn load_plugins(runtime: &Runtime, dir: &Path) -> (Vec<Plugin>, Vec<LoadError>) {
-    let mut loaded: Vec<Plugin> = Vec::new();
-    let mut errors = Vec::new();
-    for path in wasm_files(dir) {
-        match runtime.load(&path).await {
-            Ok(plugin) if loaded.iter().any(|p| p.info().name == plugin.info().name) => {
-                errors.push(LoadError::Duplicate { path, name: plugin.info().name.clone() });
-            }
-            Ok(plugin) => {
-                tracing::info!(plugin = %plugin.info().name, version = %plugin.info().version,
-                    tools = plugin.info().tools.len(), path = %path.display(), "plugin loaded");
-                loaded.push(plugin);
-            }
-            Err(e) => errors.push(e),
-        }
-    }
-    (loaded, errors)
-}
-
-fn wasm_files(dir: &Path) -> Vec<PathBuf> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) => {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot read the plugins directory; serving no plugins");
-            return Vec::new();
-        }
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.is_file() && path.extension().is_some_and(|ext| ext == "wasm"))
-        .collect();
-    files.sort();
-    files
 }

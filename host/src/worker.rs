@@ -21,9 +21,6 @@ pub enum WorkerError {
     Busy { capacity: usize },
     #[error("the worker has stopped")]
     Stopped,
-    /// No longer produced: each job carries the plugin it runs. Kept for callers that match it.
-    #[error("no loaded plugin is named {0:?}")]
-    UnknownPlugin(String),
 }
 
 /// The result of a call the worker ran.

@@ -256,7 +256,6 @@ impl Registry {
             Err(CallError::InvalidArguments { .. }) => "invalid_arguments",
             Err(CallError::Worker(WorkerError::Busy { .. })) => "busy",
             Err(CallError::Worker(WorkerError::Stopped)) => "stopped",
-            Err(CallError::Worker(WorkerError::UnknownPlugin(_))) => "unknown_plugin",
             Err(CallError::HeldBack { .. }) => "held_back",
             Err(CallError::Failed(failure)) => {
                 if matches!(

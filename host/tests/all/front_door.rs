@@ -489,12 +489,7 @@ async fn the_principal_reaches_the_audit_trail_next_to_the_agent_id() {
     assert_eq!(status, 202);
     let reply = session.next_event().await.expect("reply");
     assert!(reply.data.contains("\"id\":9"));
-    let log = std::fs::read_to_string(server.audit_path()).expect("audit log");
-    let record: Value = log
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .find(|r: &Value| r["event"] == "tool_call")
-        .expect("a tool_call record");
+    let record = server.audit_records().into_iter().find(|r| r["event"] == "tool_call").expect("a tool_call record");
     assert_eq!(record["principal"], "bravo");
     assert_eq!(record["agent_id"], "agent-7");
 }

@@ -185,11 +185,7 @@ async fn the_agent_id_header_reaches_the_audit_trail() {
     let reply: Value = serde_json::from_str(&session.next_event().await.data).expect("JSON");
     assert_eq!(reply["id"], 9);
     let log = std::fs::read_to_string(server.audit_path()).expect("audit log");
-    let record: Value = log
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .find(|r: &Value| r["event"] == "tool_call")
-        .expect("a tool_call record");
+    let record = server.audit_records().into_iter().find(|r| r["event"] == "tool_call").expect("a tool_call record");
     assert_eq!(record["agent_id"], "agent-7");
     assert_eq!(record["plugin"], "echo");
     assert_eq!(record["outcome"], "ok");

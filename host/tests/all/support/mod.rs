@@ -82,6 +82,15 @@ impl TestServer {
         }
     }
 
+    /// The audit records written so far, parsed (empty if none yet).
+    pub fn audit_records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.audit_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str(line).ok())
+            .collect()
+    }
+
     /// Where this server writes its audit records (when a file was configured).
     pub fn audit_path(&self) -> &Path {
         &self.audit_path
