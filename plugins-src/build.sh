@@ -8,6 +8,10 @@
 #   tutorial              -> tests/plugins/tutorial.wasm  (crate `notes`, from docs/plugin-development.md)
 #   fixtures/pinned-v1, -v2 -> tests/plugins/pinned_v1.wasm, pinned_v2.wasm (one plugin, two tool definitions)
 #   fixtures/conformance  -> tests/plugins/conformance.wasm (the MCP conformance suite's tools; tests/conformance/)
+#   fixtures/twin         -> tests/plugins/twin.wasm (tool names that clash with conformance's under bare names)
+#   fixtures/bench        -> tests/plugins/bench.wasm (the load benchmark's plugin; host/benches/load/)
+# Not built here: tests/plugins/world_0_1.wasm, a frozen copy of pinned_v1.wasm as built against
+# sanctum:plugin@0.1.0, kept to test that the host refuses an old world by its version.
 #
 # Usage: plugins-src/build.sh [--check]
 #   --check  build into a temporary directory and fail, naming each file, if a committed .wasm
@@ -45,6 +49,8 @@ outputs=(
     "pinned_v1.wasm:tests/plugins/pinned_v1.wasm"
     "pinned_v2.wasm:tests/plugins/pinned_v2.wasm"
     "conformance.wasm:tests/plugins/conformance.wasm"
+    "twin.wasm:tests/plugins/twin.wasm"
+    "bench.wasm:tests/plugins/bench.wasm"
 )
 
 rustup target add "$target" >/dev/null 2>&1 || rustup target add "$target"

@@ -79,7 +79,7 @@ pub mod __private {
 }
 
 pub use error::ToolError;
-pub use output::Output;
+pub use output::{Output, Resource};
 pub use requirement::Requirement;
 pub use tool::{Annotations, NoArgs, Tool};
 

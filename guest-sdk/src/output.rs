@@ -32,6 +32,52 @@ enum Content {
     Text(String),
     Json(String),
     Image { data: Vec<u8>, mime_type: String },
+    Audio { data: Vec<u8>, mime_type: String },
+    Resource(Resource),
+}
+
+/// A resource embedded in an [`Output`]: contents with the URI that names them, for results
+/// that are a document rather than prose (a log file, a generated report, a binary artefact).
+/// Clients show it as an attachment; the URI only labels it (the host serves no resources to
+/// fetch).
+///
+/// ```
+/// # use sanctum_guest::{Output, Resource};
+/// let report = Resource::text("file:///reports/deploy.md", "# Deploy\nok").mime_type("text/markdown");
+/// let output = Output::new().text("The report is attached.").resource(report);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    uri: String,
+    mime_type: Option<String>,
+    contents: ResourceContents,
+}
+
+/// What a [`Resource`] holds.
+#[derive(Debug, Clone, PartialEq)]
+enum ResourceContents {
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Resource {
+    /// A text resource (a file's contents, a JSON document) named by `uri`.
+    pub fn text(uri: impl Into<String>, text: impl Into<String>) -> Self {
+        Self { uri: uri.into(), mime_type: None, contents: ResourceContents::Text(text.into()) }
+    }
+
+    /// A binary resource named by `uri`; clients receive it base64-encoded.
+    pub fn blob(uri: impl Into<String>, data: impl Into<Vec<u8>>) -> Self {
+        Self { uri: uri.into(), mime_type: None, contents: ResourceContents::Blob(data.into()) }
+    }
+
+    /// Set the media type of the contents, e.g. `text/plain` or `application/json`. Clients use
+    /// it to decide how to show the resource; without it they may not show it at all.
+    #[must_use]
+    pub fn mime_type(mut self, mime_type: impl Into<String>) -> Self {
+        self.mime_type = Some(mime_type.into());
+        self
+    }
 }
 
 impl Output {
@@ -60,6 +106,20 @@ impl Output {
     #[must_use]
     pub fn image(mut self, data: impl Into<Vec<u8>>, mime_type: impl Into<String>) -> Self {
         self.content.push(Content::Image { data: data.into(), mime_type: mime_type.into() });
+        self
+    }
+
+    /// Append an audio block with its media type, e.g. `audio/wav`.
+    #[must_use]
+    pub fn audio(mut self, data: impl Into<Vec<u8>>, mime_type: impl Into<String>) -> Self {
+        self.content.push(Content::Audio { data: data.into(), mime_type: mime_type.into() });
+        self
+    }
+
+    /// Append an embedded resource (see [`Resource`]).
+    #[must_use]
+    pub fn resource(mut self, resource: Resource) -> Self {
+        self.content.push(Content::Resource(resource));
         self
     }
 
@@ -100,6 +160,14 @@ impl From<Content> for wit::Content {
             Content::Text(text) => Self::Text(text),
             Content::Json(json) => Self::Json(json),
             Content::Image { data, mime_type } => Self::Image(wit::Blob { data, mime_type }),
+            Content::Audio { data, mime_type } => Self::Audio(wit::Blob { data, mime_type }),
+            Content::Resource(Resource { uri, mime_type, contents }) => {
+                let contents = match contents {
+                    ResourceContents::Text(text) => wit::ResourceContents::Text(text),
+                    ResourceContents::Blob(data) => wit::ResourceContents::Blob(data),
+                };
+                Self::Resource(wit::EmbeddedResource { uri, mime_type, contents })
+            }
         }
     }
 }
@@ -122,6 +190,28 @@ mod tests {
         assert!(matches!(&out.content[0], wit::Content::Text(t) if t == "a"));
         assert!(matches!(&out.content[1], wit::Content::Json(j) if j == r#"{"k":1}"#));
         assert!(matches!(&out.content[2], wit::Content::Image(b) if b.data == [1, 2] && b.mime_type == "image/png"));
+    }
+
+    #[test]
+    fn audio_and_resources_become_their_wit_blocks() {
+        let out: wit::ToolOutput = Output::new()
+            .audio([7u8], "audio/wav")
+            .resource(Resource::text("test://a", "hello").mime_type("text/plain"))
+            .resource(Resource::blob("test://b", [1u8, 2]))
+            .into();
+        assert!(matches!(&out.content[0], wit::Content::Audio(b) if b.data == [7] && b.mime_type == "audio/wav"));
+        assert!(matches!(
+            &out.content[1],
+            wit::Content::Resource(wit::EmbeddedResource {
+                uri, mime_type: Some(m), contents: wit::ResourceContents::Text(t)
+            }) if uri == "test://a" && m == "text/plain" && t == "hello"
+        ));
+        assert!(matches!(
+            &out.content[2],
+            wit::Content::Resource(wit::EmbeddedResource {
+                uri, mime_type: None, contents: wit::ResourceContents::Blob(d)
+            }) if uri == "test://b" && d == &[1, 2]
+        ));
     }
 
     #[test]

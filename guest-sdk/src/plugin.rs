@@ -111,7 +111,7 @@ fn description<T: Tool>() -> String {
 }
 
 fn call_tool<T: Tool>(args_json: &str) -> Result<Output, ToolError> {
-    let args = parse_args::<T::Args>(args_json, &T::input_schema())
+    let args = parse_args::<T::Args>(args_json, T::input_schema)
         .map_err(|e| ToolError::new(format!("invalid arguments for tool `{}`: {e}", T::NAME)))?;
     T::call(args)
 }

@@ -71,7 +71,7 @@ pub async fn build(args: &ServeArgs, shutdown: CancellationToken) -> anyhow::Res
     let policy = load_policy(args.policy.as_deref(), args.limits())?;
     let metrics = Metrics::new();
     let audit = open_audit(&args.audit)?.with_metrics(metrics.clone());
-    let runtime = Arc::new(start_runtime(args, audit)?);
+    let runtime = Arc::new(start_runtime(args, audit, metrics.clone())?);
     let mut set = PluginSet::new(args.plugins.clone(), args.policy.clone(), policy, args.limits());
     let mut load_errors = set.scan(&runtime, false).await;
     let (plugins, duplicates) = set.plugins();
@@ -156,8 +156,12 @@ pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
     }
     let arguments: serde_json::Value = serde_json::from_str(&args.args).context("--args is not JSON")?;
     let serde_json::Value::Object(arguments) = arguments else { anyhow::bail!("--args must be a JSON object") };
-    let tool =
-        if args.tool.contains(crate::ids::SEPARATOR) { args.tool.clone() } else { format!("{name}__{}", args.tool) };
+    // A name the registry serves as given (a bare name, `health`) is not prefixed.
+    let tool = if args.tool.contains(crate::ids::SEPARATOR) || registry.tools().any(|t| t.name.as_str() == args.tool) {
+        args.tool.clone()
+    } else {
+        format!("{name}__{}", args.tool)
+    };
     let outcome = registry.call(&tool, Some(arguments), crate::registry::CallContext::default()).await;
     Ok(match crate::mcp::render_outcome(outcome) {
         Ok(result) => {
@@ -169,8 +173,10 @@ pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
 
 /// The runtime, with the compile cache when one is configured (a cache that cannot be used
 /// safely is reported and skipped: plugins are then compiled every time).
-pub fn start_runtime(args: &ServeArgs, audit: Audit) -> anyhow::Result<Runtime> {
-    let mut runtime = Runtime::new(args.limits(), audit).context("starting the wasm runtime")?;
+pub fn start_runtime(args: &ServeArgs, audit: Audit, metrics: Metrics) -> anyhow::Result<Runtime> {
+    let mut runtime = Runtime::with_allocator(args.limits(), audit, args.instance_allocator.into())
+        .context("starting the wasm runtime")?;
+    runtime.set_metrics(metrics);
     if let Some(dir) = args.store.cache_dir()
         && let Err(e) = runtime.enable_compile_cache(&dir)
     {

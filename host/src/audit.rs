@@ -96,12 +96,15 @@ impl Audit {
             #[serde(flatten)]
             record: &'r AuditRecord<'a>,
         }
-        let line = match serde_json::to_string(&Stamped { ts: timestamp(), record }) {
+        let mut line = match serde_json::to_vec(&Stamped { ts: timestamp(), record }) {
             Ok(line) => line,
             Err(e) => return tracing::error!(error = %e, "audit record does not serialize"),
         };
+        line.push(b'\n');
         let Ok(mut sink) = sink.lock() else { return };
-        if let Err(e) = writeln!(sink, "{line}").and_then(|()| sink.flush()) {
+        // One `write` per record: the sink is usually unbuffered stderr, and a record split
+        // across writes could interleave with a log line.
+        if let Err(e) = sink.write_all(&line).and_then(|()| sink.flush()) {
             tracing::error!(error = %e, "cannot write the audit record");
         }
     }

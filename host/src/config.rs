@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::runtime::Limits;
+use crate::runtime::{InstanceAllocator, Limits};
 pub use crate::settings::LogFormat;
 
 #[derive(Debug, Parser)]
@@ -133,6 +133,28 @@ pub struct ServeArgs {
     /// restart (`false` loads once at start-up).
     #[arg(long, env = "SANCTUM_WATCH", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub watch: bool,
+    /// How each call's fresh instance gets its memory: `pooling` recycles slots reserved at
+    /// start-up (address space only), `on-demand` maps and unmaps memory per call.
+    #[arg(long, env = "SANCTUM_INSTANCE_ALLOCATOR", value_enum, default_value_t = AllocatorArg::Pooling)]
+    pub instance_allocator: AllocatorArg,
+}
+
+/// `--instance-allocator` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AllocatorArg {
+    /// A pool of instance slots reserved at start-up and reused by every call.
+    Pooling,
+    /// Memory mapped for each call and unmapped after it.
+    OnDemand,
+}
+
+impl From<AllocatorArg> for InstanceAllocator {
+    fn from(arg: AllocatorArg) -> Self {
+        match arg {
+            AllocatorArg::Pooling => Self::Pooling,
+            AllocatorArg::OnDemand => Self::OnDemand,
+        }
+    }
 }
 
 impl ServeArgs {
@@ -156,6 +178,7 @@ impl ServeArgs {
             front_door: FrontDoorArgs::default(),
             store: StoreArgs::off(),
             watch: false,
+            instance_allocator: AllocatorArg::Pooling,
         }
     }
 

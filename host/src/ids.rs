@@ -1,7 +1,8 @@
 //! Validated names: plugin names and the tool names the server exposes.
 //!
 //! Owns the naming rule and nothing else. Every name that reaches a client passes through
-//! [`ToolName::qualified`], so a plugin cannot publish a name that breaks a client.
+//! [`ToolName::qualified`] (or [`ToolName::bare`], for a plugin the operator lets publish
+//! unprefixed names), so a plugin cannot publish a name that breaks a client.
 
 use std::fmt;
 
@@ -23,6 +24,8 @@ pub enum NameError {
     BadChar(String),
     #[error("plugin name {0:?} must not contain '__' or end with '_' (it would make tool names ambiguous)")]
     AmbiguousPlugin(String),
+    #[error("bare tool name {0:?} must not contain '__' (it would pass for another plugin's tool)")]
+    BareSeparator(String),
     #[error("tool name {name:?} is {len} characters; the limit is {MAX_TOOL_NAME_LEN}")]
     TooLong { name: String, len: usize },
 }
@@ -69,6 +72,18 @@ impl ToolName {
         let full = format!("{plugin}{SEPARATOR}{tool}");
         check_length(&full)?;
         Ok(Self(full))
+    }
+
+    /// `<tool>` alone, for a plugin whose policy sets `bare_tool_names`. A bare name never
+    /// contains `__`, so it can never be taken for another plugin's `<plugin>__<tool>`; clashes
+    /// between bare names are the registry's to refuse.
+    pub fn bare(tool: &str) -> Result<Self, NameError> {
+        check_identifier(tool)?;
+        if tool.contains(SEPARATOR) {
+            return Err(NameError::BareSeparator(tool.to_owned()));
+        }
+        check_length(tool)?;
+        Ok(Self(tool.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -151,5 +166,13 @@ mod tests {
         let long = "t".repeat(MAX_TOOL_NAME_LEN - 11);
         assert!(matches!(ToolName::qualified(&p, &long), Err(NameError::TooLong { len: 49, .. })));
         assert!(ToolName::builtin("health").is_ok());
+    }
+
+    #[test]
+    fn bare_names_are_identifiers_without_the_separator() {
+        assert_eq!(ToolName::bare("test_simple_text").expect("valid").as_str(), "test_simple_text");
+        assert_eq!(ToolName::bare("echo__echo"), Err(NameError::BareSeparator("echo__echo".into())));
+        assert_eq!(ToolName::bare("Echo"), Err(NameError::BadStart("Echo".into())));
+        assert!(matches!(ToolName::bare(&"t".repeat(MAX_TOOL_NAME_LEN + 1)), Err(NameError::TooLong { .. })));
     }
 }

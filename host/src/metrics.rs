@@ -9,7 +9,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -40,6 +40,52 @@ struct TransportLabel {
     transport: String,
 }
 
+/// Where a tool call's time goes, from the MCP handler down to the guest.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum CallPhase {
+    /// The MCP layer's whole `tools/call` handling; every phase below happens inside it.
+    Handler,
+    /// Checking the arguments against the tool's input schema (and re-encoding them).
+    Validate,
+    /// Waiting in the worker's queue.
+    Queue,
+    /// A fresh store and WASI context, and instantiating the plugin in it.
+    Instantiate,
+    /// The guest's `call` export, host services it used included.
+    Guest,
+    /// Converting and redacting the output, the audit record, tearing the sandbox down.
+    Finish,
+}
+
+impl CallPhase {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Handler => "handler",
+            Self::Validate => "validate",
+            Self::Queue => "queue",
+            Self::Instantiate => "instantiate",
+            Self::Guest => "guest",
+            Self::Finish => "finish",
+        }
+    }
+}
+
+impl EncodeLabelValue for CallPhase {
+    fn encode(&self, encoder: &mut prometheus_client::encoding::LabelValueEncoder<'_>) -> std::fmt::Result {
+        EncodeLabelValue::encode(&self.label(), encoder)
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabel {
+    phase: CallPhase,
+}
+
+/// Phase buckets: 1 µs to about 8 s, doubling; most phases of a trivial call are microseconds.
+fn phase_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(1e-6, 2.0, 24))
+}
+
 /// Call latency buckets: 1 ms to about 65 s, doubling, which covers a trivial tool and one
 /// that runs into a long deadline.
 fn latency_histogram() -> Histogram {
@@ -52,6 +98,7 @@ pub struct Metrics {
     registry: Arc<Mutex<Registry>>,
     calls: Family<CallLabels, Counter>,
     call_seconds: Family<ToolLabel, Histogram, fn() -> Histogram>,
+    phase_seconds: Family<PhaseLabel, Histogram, fn() -> Histogram>,
     sandbox_failures: Family<KindLabel, Counter>,
     capability_denials: Family<KindLabel, Counter>,
     queue_depth: Gauge,
@@ -85,6 +132,13 @@ impl Metrics {
             "Tool call latency as the registry sees it: queueing plus running",
             call_seconds.clone(),
         );
+        let phase_seconds: Family<PhaseLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(phase_histogram);
+        registry.register(
+            "call_phase_seconds",
+            "Time of each phase of a tool call (handler contains validate, queue, instantiate, guest and finish)",
+            phase_seconds.clone(),
+        );
         let sandbox_failures = Family::<KindLabel, Counter>::default();
         registry.register(
             "sandbox_failures",
@@ -111,6 +165,7 @@ impl Metrics {
             registry: Arc::new(Mutex::new(registry)),
             calls,
             call_seconds,
+            phase_seconds,
             sandbox_failures,
             capability_denials,
             queue_depth,
@@ -123,6 +178,11 @@ impl Metrics {
     pub fn call_finished(&self, tool: &str, outcome: &str, elapsed: Duration) {
         self.calls.get_or_create(&CallLabels { tool: tool.to_owned(), outcome: outcome.to_owned() }).inc();
         self.call_seconds.get_or_create(&ToolLabel { tool: tool.to_owned() }).observe(elapsed.as_secs_f64());
+    }
+
+    /// How long one phase of one call took.
+    pub fn call_phase(&self, phase: CallPhase, elapsed: Duration) {
+        self.phase_seconds.get_or_create(&PhaseLabel { phase }).observe(elapsed.as_secs_f64());
     }
 
     /// A call the sandbox stopped: a trap, a deadline, the memory cap, ...
@@ -176,6 +236,7 @@ mod tests {
         metrics.capability_denied("command");
         metrics.set_queue_depth(2);
         metrics.set_open_sessions("sse", 1);
+        metrics.call_phase(CallPhase::Guest, Duration::from_micros(20));
         let text = metrics.encode();
         assert!(text.contains(r#"sanctum_calls_total{tool="echo__echo",outcome="ok"} 2"#), "{text}");
         assert!(text.contains(r#"sanctum_call_duration_seconds_count{tool="echo__echo"} 2"#), "{text}");
@@ -183,6 +244,7 @@ mod tests {
         assert!(text.contains(r#"sanctum_capability_denials_total{kind="command"} 1"#), "{text}");
         assert!(text.contains("sanctum_queue_depth 2"), "{text}");
         assert!(text.contains(r#"sanctum_open_sessions{transport="sse"} 1"#), "{text}");
+        assert!(text.contains(r#"sanctum_call_phase_seconds_count{phase="guest"} 1"#), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

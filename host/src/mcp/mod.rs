@@ -27,6 +27,7 @@ use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use tokio::sync::mpsc;
 
+use crate::metrics::CallPhase;
 use crate::principal::Principal;
 use crate::registry::{CallContext, CallError, Completed, Registry, ToolSpec};
 use notify::{Forwarder, Forwarding};
@@ -212,6 +213,7 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let started = std::time::Instant::now();
         let name = request.name.as_ref();
         let principal = principal(&ctx);
         if let Some(principal) = &principal
@@ -234,6 +236,8 @@ impl ServerHandler for McpServer {
         };
         let outcome = self.shared.registry.call(name, request.arguments, call).await;
         forwarder.flush().await;
-        outcome::render(outcome).map(CallToolResponse::from)
+        let response = outcome::render(outcome).map(CallToolResponse::from);
+        self.shared.registry.metrics().call_phase(CallPhase::Handler, started.elapsed());
+        response
     }
 }

@@ -12,9 +12,9 @@
 
 use base64::Engine as _;
 use rmcp::ErrorData;
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::model::{CallToolResult, ContentBlock, ResourceContents as McpResourceContents};
 
-use crate::registry::{CallError, Completed, Content};
+use crate::registry::{CallError, Completed, Content, EmbeddedResource, ResourceContents};
 
 pub(crate) fn render(outcome: Result<Completed, CallError>) -> Result<CallToolResult, ErrorData> {
     match outcome {
@@ -32,19 +32,28 @@ pub(crate) fn rate_limited(retry_after: std::time::Duration) -> CallToolResult {
 }
 
 fn success(completed: Completed) -> CallToolResult {
-    let content = completed
-        .content
-        .into_iter()
-        .map(|block| match block {
-            Content::Text(text) => ContentBlock::text(text),
-            Content::Image { data, mime_type } => {
-                ContentBlock::image(base64::engine::general_purpose::STANDARD.encode(data), mime_type)
-            }
-        })
-        .collect();
+    let content = completed.content.into_iter().map(block).collect();
     let mut result = CallToolResult::success(content);
     result.structured_content = completed.structured;
     result
+}
+
+/// One content block as MCP carries it: binary data base64-encoded.
+fn block(content: Content) -> ContentBlock {
+    let base64 = |data: Vec<u8>| base64::engine::general_purpose::STANDARD.encode(data);
+    match content {
+        Content::Text(text) => ContentBlock::text(text),
+        Content::Image { data, mime_type } => ContentBlock::image(base64(data), mime_type),
+        Content::Audio { data, mime_type } => ContentBlock::audio(base64(data), mime_type),
+        Content::Resource(EmbeddedResource { uri, mime_type, contents }) => ContentBlock::resource(match contents {
+            ResourceContents::Text(text) => {
+                McpResourceContents::TextResourceContents { uri, mime_type, text, meta: None }
+            }
+            ResourceContents::Blob(data) => {
+                McpResourceContents::BlobResourceContents { uri, mime_type, blob: base64(data), meta: None }
+            }
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -99,5 +108,33 @@ mod tests {
         assert_eq!(text_of(&result), "hi");
         assert!(matches!(&result.content[1], ContentBlock::Image(i) if i.data == "AQID" && i.mime_type == "image/png"));
         assert_eq!(result.structured_content, Some(serde_json::json!({"a": 1})));
+    }
+
+    #[test]
+    fn audio_and_resources_render_as_the_mcp_blocks() {
+        let resource = |mime_type: Option<&str>, contents| {
+            Content::Resource(EmbeddedResource {
+                uri: "test://r".into(),
+                mime_type: mime_type.map(Into::into),
+                contents,
+            })
+        };
+        let completed = Completed {
+            content: vec![
+                Content::Audio { data: vec![1, 2, 3], mime_type: "audio/wav".into() },
+                resource(Some("text/plain"), ResourceContents::Text("hello".into())),
+                resource(None, ResourceContents::Blob(vec![1, 2, 3])),
+            ],
+            structured: None,
+        };
+        let wire = serde_json::to_value(render(Ok(completed)).expect("success")).expect("serializes");
+        assert_eq!(
+            wire["content"],
+            serde_json::json!([
+                {"type": "audio", "data": "AQID", "mimeType": "audio/wav"},
+                {"type": "resource", "resource": {"uri": "test://r", "mimeType": "text/plain", "text": "hello"}},
+                {"type": "resource", "resource": {"uri": "test://r", "blob": "AQID"}},
+            ])
+        );
     }
 }

@@ -41,6 +41,9 @@ pub(super) struct PluginFile {
     pub(super) commands: BTreeMap<String, CommandFile>,
     #[serde(default)]
     pub(super) http: Vec<HttpFile>,
+    /// Serve the plugin's tools unprefixed (`test_x`, not `plugin__test_x`).
+    #[serde(default)]
+    pub(super) bare_tool_names: bool,
 }
 
 #[derive(Debug, Deserialize)]

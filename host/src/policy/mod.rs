@@ -60,6 +60,7 @@ impl Policy {
                 limits: apply_limits(&key, defaults.clone(), &plugin.limits)?,
                 env: plugin.env.clone(),
                 config: plugin.config.iter().map(|(k, v)| (k.clone(), config_text(v))).collect(),
+                bare_tool_names: plugin.bare_tool_names,
                 ..PluginGrants::default()
             };
             for (i, dir) in plugin.directories.iter().enumerate() {
@@ -167,6 +168,16 @@ mod tests {
     }
 
     #[test]
+    fn bare_tool_names_are_off_unless_the_plugin_table_says_so() {
+        let policy = parse("[plugins.conformance]\nbare_tool_names = true\n[plugins.echo]\n").expect("valid");
+        assert!(policy.grants_for("conformance").bare_tool_names);
+        assert!(!policy.grants_for("echo").bare_tool_names);
+        assert!(!policy.grants_for("unnamed").bare_tool_names);
+        let misplaced = parse("[defaults]\nbare_tool_names = true\n").expect_err("not a limit").to_string();
+        assert!(misplaced.contains("bare_tool_names"), "{misplaced}");
+    }
+
+    #[test]
     fn limits_layer_defaults_then_plugin() {
         let policy =
             parse("[defaults]\nmemory_mib = 32\ncall_timeout_ms = 5000\n[plugins.devops]\ncall_timeout_ms = 9000\n")
@@ -186,6 +197,7 @@ mod tests {
         assert_eq!(devops.directories.len(), 2);
         assert_eq!(devops.http.len(), 2);
         assert!(parsed.plugins["botfather"].http[0].secret.is_some());
+        assert!(!devops.bare_tool_names);
     }
 
     #[test]

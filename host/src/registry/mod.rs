@@ -4,9 +4,10 @@
 //! Built from the loaded plugins (their plain descriptions plus an opaque handle each), and
 //! rebuilt whole when plugins are reloaded: each generation is an immutable [`table`] swapped
 //! in at once, and subscribers hear about every change to what is listed. It owns naming
-//! (`<plugin>__<tool>`), schema admission, definition pins (changed tools are held back),
-//! argument validation, output-schema checks and the built-in `health` tool. It knows nothing
-//! of MCP or HTTP; it forwards calls to the [`WorkerHandle`] and never touches wasmtime.
+//! (`<plugin>__<tool>`, or the bare `<tool>` a policy allows, refused on a clash), schema
+//! admission, definition pins (changed tools are held back), argument validation, output-schema
+//! checks and the built-in `health` tool. It knows nothing of MCP or HTTP; it forwards calls to
+//! the [`WorkerHandle`] and never touches wasmtime.
 
 mod health;
 mod schema;
@@ -19,11 +20,12 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::ids::{PluginName, ToolName};
-use crate::metrics::Metrics;
+use crate::metrics::{CallPhase, Metrics};
 use crate::pins::{PinError, Pins};
 use crate::runtime::{Annotations, CallFailure, Plugin};
 use crate::worker::{WorkerError, WorkerHandle};
 
+pub use crate::runtime::types::{EmbeddedResource, ResourceContents};
 pub use crate::runtime::{CallContext, CallEvent, Content, LogLevel};
 pub use health::{HealthReport, PluginHealth};
 use schema::CheckedSchema;
@@ -191,7 +193,8 @@ impl Registry {
         self.current().held.values().cloned().collect()
     }
 
-    /// Report plugin files that failed to load (replacing the previous report).
+    /// Report plugin files that failed to load (replacing the previous report). `health` adds
+    /// the plugins and tools the current table refused.
     pub fn set_problems(&self, problems: Vec<String>) {
         *self.problems.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = problems;
     }
@@ -214,7 +217,8 @@ impl Registry {
     /// What `health` and `/healthz` report.
     pub fn health(&self) -> HealthReport {
         let table = self.current();
-        let problems = self.problems.lock().map(|p| p.clone()).unwrap_or_default();
+        let mut problems = self.problems.lock().map(|p| p.clone()).unwrap_or_default();
+        problems.extend(table.refusals.iter().map(|refusal| format!("refused {refusal}")));
         let held = table.held.keys().cloned().collect();
         HealthReport::new(&table.plugins, table.specs.len(), &self.worker).with_reload_state(problems, held)
     }
@@ -223,6 +227,11 @@ impl Registry {
     #[must_use]
     pub fn with_metrics(self, metrics: Metrics) -> Self {
         Self { metrics, ..self }
+    }
+
+    /// The metrics this registry counts its calls in (the MCP layer adds its handler time).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Calls admitted and not yet answered (a shutdown drains these before it cancels).
@@ -287,6 +296,7 @@ impl Registry {
             }
             return Err(CallError::UnknownTool(name.to_owned()));
         };
+        let validating = Instant::now();
         let args = Value::Object(drop_optional_nulls(args.unwrap_or_default(), &route.input));
         let args_json = args.to_string();
         if args_json.len() > MAX_ARGUMENT_BYTES {
@@ -297,6 +307,7 @@ impl Registry {
         if !problems.is_empty() {
             return Err(CallError::InvalidArguments { tool: name.to_owned(), problems });
         }
+        self.metrics.call_phase(CallPhase::Validate, validating.elapsed());
         let output = self.worker.call(Arc::clone(&route.plugin), &route.tool, args_json, ctx).await??;
         let structured = match (&route.output, output.structured) {
             (None, None) => None,
@@ -349,12 +360,28 @@ fn check_structured(schema: &CheckedSchema, structured: Option<&str>) -> Result<
     }
 }
 
+/// The name `tool` of `plugin` is served under: `<plugin>__<tool>`, or the tool's own name when
+/// the operator's policy sets `bare_tool_names` for the plugin (what admission then checks for
+/// clashes). Also what `sanctum plugins` shows and approves.
+pub fn served_name(plugin: &Plugin, tool: &str) -> String {
+    if plugin.grants().bare_tool_names {
+        tool.to_owned()
+    } else {
+        format!("{}{}{tool}", plugin.info().name, crate::ids::SEPARATOR)
+    }
+}
+
 fn admit_tool(
     plugin: &PluginName,
     tool: &crate::runtime::ToolInfo,
     source: &Arc<Plugin>,
 ) -> Result<(ToolSpec, Route), String> {
-    let name = ToolName::qualified(plugin, &tool.name).map_err(|e| e.to_string())?;
+    let name = if source.grants().bare_tool_names {
+        ToolName::bare(&tool.name)
+    } else {
+        ToolName::qualified(plugin, &tool.name)
+    };
+    let name = name.map_err(|e| e.to_string())?;
     if tool.description.trim().is_empty() {
         return Err("the tool has no description; models choose tools by it".into());
     }

@@ -1,5 +1,6 @@
-//! One immutable generation of the tool table: what is listed, where each call goes, and which
-//! tools are held back because their definition changed since it was approved.
+//! One immutable generation of the tool table: what is listed, where each call goes, which
+//! tools are held back because their definition changed since it was approved, and which bare
+//! tool names clash.
 //!
 //! A hot reload builds a whole new [`Table`] and the registry swaps it in at once; calls already
 //! routed keep the `Arc` of the plugin version they started with.
@@ -30,7 +31,12 @@ pub(super) struct Table {
     /// Served name → definition hash of every listed plugin tool: two tables list the same
     /// tools exactly when these are equal (what decides whether clients hear `list_changed`).
     pub(super) listing: BTreeMap<String, String>,
+    /// What this table refused, kept so `health` reports it for as long as it is true.
+    pub(super) refusals: Vec<Refusal>,
 }
+
+/// Bare tool name → the plugins that would serve a tool under it.
+type BareClaims = BTreeMap<String, Vec<String>>;
 
 impl Table {
     /// Admit the tools of `plugins`, refusing (and returning) what cannot be served, and
@@ -41,14 +47,22 @@ impl Table {
         let mut refusals = Vec::new();
         let name = ToolName::builtin(HEALTH_TOOL).unwrap_or_else(|e| unreachable!("constant name is valid: {e}"));
         table.specs.insert(name.clone(), health::spec(name));
+        let claims = bare_claims(&plugins);
         for plugin in &plugins {
-            table.admit_plugin(plugin, pins, &mut refusals);
+            table.admit_plugin(plugin, &claims, pins, &mut refusals);
         }
         table.sources = plugins;
+        table.refusals.clone_from(&refusals);
         (table, refusals)
     }
 
-    fn admit_plugin(&mut self, source: &Arc<Plugin>, pins: &mut Pins, refusals: &mut Vec<Refusal>) {
+    fn admit_plugin(
+        &mut self,
+        source: &Arc<Plugin>,
+        claims: &BareClaims,
+        pins: &mut Pins,
+        refusals: &mut Vec<Refusal>,
+    ) {
         let info = source.info();
         let plugin = match PluginName::parse(&info.name) {
             Ok(name) => name,
@@ -67,6 +81,13 @@ impl Table {
         let mut admitted = 0;
         for tool in &info.tools {
             let subject = format!("tool {plugin}/{}", tool.name);
+            if source.grants().bare_tool_names
+                && let Some(reason) = bare_clash(&tool.name, &info.name, claims)
+            {
+                tracing::error!(tool = %tool.name, plugin = %plugin, %reason, "bare tool name refused");
+                refusals.push(Refusal { subject, reason });
+                continue;
+            }
             match admit_tool(&plugin, tool, source) {
                 Ok((spec, _)) if self.specs.contains_key(&spec.name) => {
                     refusals.push(Refusal { subject, reason: "the plugin declares this tool twice".into() });
@@ -95,5 +116,70 @@ impl Table {
             }
         }
         self.plugins.push(PluginHealth { name: info.name.clone(), version: info.version.clone(), tools: admitted });
+    }
+}
+
+/// Every bare name the plugins that would be admitted claim (a plugin refused whole for its name
+/// claims nothing), each with its claimants in load order.
+fn bare_claims(plugins: &[Arc<Plugin>]) -> BareClaims {
+    let mut claims = BareClaims::new();
+    let mut names: Vec<&str> = Vec::new();
+    for plugin in plugins {
+        let info = plugin.info();
+        if PluginName::parse(&info.name).is_err() || names.contains(&info.name.as_str()) {
+            continue;
+        }
+        names.push(&info.name);
+        if plugin.grants().bare_tool_names {
+            for tool in &info.tools {
+                let claimants = claims.entry(tool.name.clone()).or_default();
+                if !claimants.contains(&info.name) {
+                    claimants.push(info.name.clone());
+                }
+            }
+        }
+    }
+    claims
+}
+
+/// Why `tool` of `plugin` may not be served under its bare name, if it may not: it is the
+/// built-in tool's name, or another plugin claims it too. A clash refuses every claimant, not
+/// the later one: which plugin loads first must not decide which tool a client reaches, and a
+/// plugin added later must not take over a name silently.
+fn bare_clash(tool: &str, plugin: &str, claims: &BareClaims) -> Option<String> {
+    if tool == HEALTH_TOOL {
+        return Some(format!("the bare name {tool:?} is the built-in {HEALTH_TOOL} tool's"));
+    }
+    let others: Vec<&str> =
+        claims.get(tool).into_iter().flatten().map(String::as_str).filter(|p| *p != plugin).collect();
+    if others.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "the bare name {tool:?} is also claimed by plugin {} (bare_tool_names); neither is served until only \
+         one plugin claims it",
+        others.join(", plugin ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(entries: &[(&str, &[&str])]) -> BareClaims {
+        entries
+            .iter()
+            .map(|(tool, plugins)| ((*tool).to_owned(), plugins.iter().map(|p| (*p).to_owned()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn a_bare_name_clashes_with_every_other_claimant_and_with_the_builtin() {
+        let claims = claims(&[("solo", &["a"]), ("shared", &["a", "b", "c"])]);
+        assert_eq!(bare_clash("solo", "a", &claims), None);
+        let shared = bare_clash("shared", "b", &claims).expect("clash");
+        assert!(shared.contains("plugin a, plugin c") && !shared.contains("plugin b"), "{shared}");
+        let builtin = bare_clash(HEALTH_TOOL, "a", &claims).expect("the built-in's name");
+        assert!(builtin.contains("built-in"), "{builtin}");
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, OptLevel};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
 /// How often the epoch advances. A call's deadline and cancellation are checked at this
 /// granularity, and a running guest yields to the async executor this often.
@@ -18,7 +18,31 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 const MAX_WASM_STACK: usize = 1 << 20;
 const ASYNC_STACK: usize = 2 << 20;
 
-pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
+/// How the engine finds memory, tables and fiber stacks for each call's instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InstanceAllocator {
+    /// Slots reserved once at start-up and recycled per call (copy-on-write memory images,
+    /// reset with `madvise`), so a call maps no new memory. The default: it halves the cost of
+    /// a fresh instance per call.
+    #[default]
+    Pooling,
+    /// `mmap` and `munmap` for every instance: no reservation up front, more kernel work per call.
+    OnDemand,
+}
+
+/// Instances alive at once. The worker runs one call at a time; loading a plugin (its
+/// `describe()`) may overlap with it during a hot reload, and each instance of a component
+/// needs a few core instances (the guest, the WASI adapter, shims).
+const POOLED_COMPONENT_INSTANCES: u32 = 16;
+/// A linear memory may grow to the largest `--memory-limit-mib` accepts; the per-call limit is
+/// still the store's limiter. Only address space is reserved for it, not memory.
+const POOLED_MEMORY_BYTES: usize = 4 << 30;
+/// Up to this much of a slot's memory stays mapped between calls and is reset in place (only
+/// the pages the last call touched, found with `PAGEMAP_SCAN` on Linux ≥ 6.7), so the next call
+/// does not page-fault its stack and heap back in. The rest is returned with `madvise`.
+const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+
+pub(crate) fn new_engine(allocator: InstanceAllocator) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
@@ -26,6 +50,24 @@ pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
         .max_wasm_stack(MAX_WASM_STACK)
         .async_stack_size(ASYNC_STACK)
         .cranelift_opt_level(OptLevel::Speed);
+    if allocator == InstanceAllocator::Pooling {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOLED_COMPONENT_INSTANCES)
+            .total_core_instances(POOLED_COMPONENT_INSTANCES * 4)
+            .total_memories(POOLED_COMPONENT_INSTANCES * 2)
+            .total_tables(POOLED_COMPONENT_INSTANCES * 4)
+            .total_stacks(POOLED_COMPONENT_INSTANCES)
+            .max_memory_size(POOLED_MEMORY_BYTES)
+            .max_core_instances_per_component(32)
+            .max_memories_per_component(8)
+            .max_tables_per_component(16)
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(1 << 20)
+            .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+            .table_keep_resident(64 << 10)
+            .pagemap_scan(Enabled::Auto);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
     Engine::new(&config)
 }
 

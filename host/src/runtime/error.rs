@@ -11,14 +11,31 @@ pub enum LoadError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: not a valid WebAssembly component: {detail}")]
     Compile { path: PathBuf, detail: String },
-    #[error("{path}: not a sanctum plugin (it must target the world sanctum:plugin/plugin@0.1.x): {detail}")]
+    #[error(
+        "{path}: not a sanctum plugin (it must target the world sanctum:plugin/plugin@{}): {detail}",
+        super::types::WORLD_VERSION
+    )]
     WrongWorld { path: PathBuf, detail: String },
+    /// A sanctum plugin built against another, incompatible version of the world.
+    #[error("{path}: built against sanctum:plugin@{found}; {}", version_advice(found))]
+    WorldVersion { path: PathBuf, found: String },
     #[error("{path}: describe() failed: {reason}")]
     Describe { path: PathBuf, reason: CallFailure },
     #[error("{path}: a plugin named {name:?} is already loaded from another file")]
     Duplicate { path: PathBuf, name: String },
     #[error("{path}: describe() returned {size} bytes of text; the limit is {limit}")]
     DescribeTooLarge { path: PathBuf, size: usize, limit: usize },
+}
+
+/// What to do about a plugin built against world version `found`.
+fn version_advice(found: &str) -> String {
+    let current = super::types::WORLD_VERSION;
+    let number = |v: &str| v.split('.').map(|p| p.parse::<u64>().unwrap_or(0)).collect::<Vec<_>>();
+    if number(found) < number(current) {
+        format!("this host serves sanctum:plugin@{current}; rebuild the plugin with the current guest SDK")
+    } else {
+        format!("this host serves only sanctum:plugin@{current}; upgrade sanctum to load it")
+    }
 }
 
 /// A call that produced no result. Every variant becomes an `isError` tool result upstream.

@@ -22,6 +22,11 @@ pub struct PluginGrants {
     pub config: BTreeMap<String, String>,
     /// Outgoing HTTP destinations.
     pub http: Vec<HttpGrant>,
+    /// Serve this plugin's tools under their own names rather than `<plugin>__<tool>` (for
+    /// clients that call fixed names, such as a conformance suite). Off by default: the prefix
+    /// is what keeps plugins from shadowing each other. Read by the registry, which refuses a
+    /// bare name that clashes; the sandbox ignores it.
+    pub bare_tool_names: bool,
 }
 
 impl PluginGrants {

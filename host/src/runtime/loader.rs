@@ -10,12 +10,22 @@ use super::bindings::{PluginPre, guest_tools, types as wit};
 use super::error::LoadError;
 use super::grants::PluginGrants;
 use super::sandbox::{self, CallContext, CallSite};
-use super::types::{Annotations, Content, PluginInfo, Requirement, ToolInfo, ToolOutput};
+use super::types::{
+    Annotations, Content, EmbeddedResource, PluginInfo, Requirement, ResourceContents, ToolInfo, ToolOutput,
+    WORLD_VERSION,
+};
 use super::{Plugin, Runtime};
 
 pub(super) async fn load(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
     let component =
         compile(runtime, path, bytes).await.map_err(|detail| LoadError::Compile { path: path.to_owned(), detail })?;
+    // Before linking: an older or newer world fails type-checking with an obscure message, when
+    // what the operator needs to know is which version it was built against.
+    if let Some(found) = world_version(&runtime.engine, &component)
+        && !compatible(&found, WORLD_VERSION)
+    {
+        return Err(LoadError::WorldVersion { path: path.to_owned(), found });
+    }
     let wrong_world = |e: wasmtime::Error| LoadError::WrongWorld { path: path.to_owned(), detail: format!("{e:#}") };
     let instance_pre = runtime.linker.instantiate_pre(&component).map_err(wrong_world)?;
     let pre = PluginPre::new(instance_pre).map_err(wrong_world)?;
@@ -56,6 +66,27 @@ async fn compile(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<Compo
     .await
     .map_err(|e| format!("the compiler thread failed: {e}"))?;
     compiled.map_err(|e| format!("{e:#}"))
+}
+
+/// The version of the `sanctum:plugin` package whose `tools` interface `component` exports, if
+/// it exports one (a component that does not is refused later as the wrong world).
+fn world_version(engine: &wasmtime::Engine, component: &Component) -> Option<String> {
+    component
+        .component_type()
+        .exports(engine)
+        .find_map(|(name, _)| name.strip_prefix("sanctum:plugin/tools@").map(str::to_owned))
+}
+
+/// Whether a component built against package version `found` can link with one built for
+/// `current`: semver-compatible, where (as in cargo and wasmtime) a `0.x` minor is breaking.
+fn compatible(found: &str, current: &str) -> bool {
+    fn key(version: &str) -> Option<(u64, u64)> {
+        let mut parts = version.split(['.', '-', '+']);
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next()?.parse().ok()?;
+        Some((major, if major == 0 { minor } else { 0 }))
+    }
+    key(found).is_some_and(|k| Some(k) == key(current))
 }
 
 fn describe_size(info: &guest_tools::PluginInfo) -> usize {
@@ -122,47 +153,88 @@ fn convert_info(info: guest_tools::PluginInfo) -> PluginInfo {
     }
 }
 
-/// Convert a guest result, keeping at most `max_bytes` of content. Text past the budget is cut
-/// with a visible note; an image that does not fit is replaced by a note.
+/// Convert a guest result, keeping at most `max_bytes` of content (every byte a client
+/// receives counts: text, binary data, URIs and media types). Text past the budget is cut with a
+/// visible note; an image, audio clip or resource that does not fit whole is replaced by a note,
+/// since half of one is useless (and cut JSON or base64 would mislead).
 pub(super) fn convert_output(output: wit::ToolOutput, max_bytes: usize) -> ToolOutput {
-    let mut budget = max_bytes;
-    let mut truncated = false;
-    let mut content = Vec::with_capacity(output.content.len());
-    for block in output.content {
+    let mut budget = Budget { left: max_bytes, truncated: false };
+    let content = output.content.into_iter().map(|block| budget.convert(block)).collect();
+    // Structured content cannot be cut without breaking it; it is dropped instead, which the
+    // registry reports if the tool promised an output schema.
+    let structured = output.structured.filter(|s| {
+        let fits = s.len() <= budget.left;
+        budget.truncated |= !fits;
+        fits
+    });
+    ToolOutput { content, structured, truncated: budget.truncated }
+}
+
+/// Bytes of content a call may still return.
+struct Budget {
+    left: usize,
+    truncated: bool,
+}
+
+impl Budget {
+    fn convert(&mut self, block: wit::Content) -> Content {
         match block {
             wit::Content::Text(mut text) | wit::Content::Json(mut text) => {
-                if text.len() > budget {
-                    let omitted = text.len() - budget;
-                    super::truncate_utf8(&mut text, budget);
+                if text.len() > self.left {
+                    let omitted = text.len() - self.left;
+                    super::truncate_utf8(&mut text, self.left);
                     text.push_str(&format!("\n[sanctum: output truncated, {omitted} bytes omitted]"));
-                    truncated = true;
+                    self.truncated = true;
                 }
-                budget -= text.len().min(budget);
-                content.push(Content::Text(text));
+                self.left -= text.len().min(self.left);
+                Content::Text(text)
             }
-            wit::Content::Image(blob) => {
-                if blob.data.len() > budget {
-                    content.push(Content::Text(format!(
-                        "[sanctum: {} image of {} bytes omitted: over the output limit]",
-                        blob.mime_type,
-                        blob.data.len()
-                    )));
-                    truncated = true;
-                } else {
-                    budget -= blob.data.len();
-                    content.push(Content::Image { data: blob.data, mime_type: blob.mime_type });
+            wit::Content::Image(blob) => match self.charge(blob.data.len() + blob.mime_type.len()) {
+                Ok(()) => Content::Image { data: blob.data, mime_type: blob.mime_type },
+                Err(size) => omitted(&format!("{} image", short(&blob.mime_type)), size),
+            },
+            wit::Content::Audio(blob) => match self.charge(blob.data.len() + blob.mime_type.len()) {
+                Ok(()) => Content::Audio { data: blob.data, mime_type: blob.mime_type },
+                Err(size) => omitted(&format!("{} audio", short(&blob.mime_type)), size),
+            },
+            wit::Content::Resource(wit::EmbeddedResource { uri, mime_type, contents }) => {
+                let (data, contents) = match contents {
+                    wit::ResourceContents::Text(text) => (text.len(), ResourceContents::Text(text)),
+                    wit::ResourceContents::Blob(bytes) => (bytes.len(), ResourceContents::Blob(bytes)),
+                };
+                match self.charge(data + uri.len() + mime_type.as_ref().map_or(0, String::len)) {
+                    Ok(()) => Content::Resource(EmbeddedResource { uri, mime_type, contents }),
+                    Err(size) => omitted(&format!("resource {}", short(&uri)), size),
                 }
             }
         }
     }
-    // Structured content cannot be cut without breaking it; it is dropped instead, which the
-    // registry reports if the tool promised an output schema.
-    let structured = output.structured.filter(|s| {
-        let fits = s.len() <= budget;
-        truncated |= !fits;
-        fits
-    });
-    ToolOutput { content, structured, truncated }
+
+    /// Take `size` bytes for a block that is kept whole or not at all; `Err(size)` when they
+    /// are not left.
+    fn charge(&mut self, size: usize) -> Result<(), usize> {
+        if size > self.left {
+            self.truncated = true;
+            return Err(size);
+        }
+        self.left -= size;
+        Ok(())
+    }
+}
+
+/// The note that replaces a block of `size` bytes that did not fit.
+fn omitted(what: &str, size: usize) -> Content {
+    Content::Text(format!("[sanctum: {what} of {size} bytes omitted: over the output limit]"))
+}
+
+/// A plugin-chosen label (media type, URI) cut for a note, which must stay short.
+fn short(label: &str) -> &str {
+    const MAX: usize = 200;
+    let mut end = label.len().min(MAX);
+    while !label.is_char_boundary(end) {
+        end -= 1;
+    }
+    &label[..end]
 }
 
 #[cfg(test)]
@@ -191,10 +263,68 @@ mod tests {
         match &out.content[..] {
             [Content::Text(t), Content::Text(note)] => {
                 assert!(t.starts_with(&"x".repeat(20)) && t.contains("30 bytes omitted"), "{t}");
-                assert!(note.contains("image of 10 bytes omitted"), "{note}");
+                assert!(note.contains("image/png image of 19 bytes omitted"), "{note}");
             }
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(out.structured, None);
+    }
+
+    #[test]
+    fn audio_and_resources_are_kept_whole_or_replaced_by_a_note() {
+        let audio = || wit::Content::Audio(wit::Blob { data: vec![0; 10], mime_type: "audio/wav".into() });
+        let resource = |contents| {
+            wit::Content::Resource(wit::EmbeddedResource {
+                uri: "test://r".into(),
+                mime_type: Some("text/plain".into()),
+                contents,
+            })
+        };
+        let text = || resource(wit::ResourceContents::Text("hello".into()));
+        let blob = || resource(wit::ResourceContents::Blob(vec![1; 4]));
+        // audio 10 + 9, text resource 5 + 8 + 10, blob resource 4 + 8 + 10: 64 bytes in all.
+        let all = convert_output(output(vec![audio(), text(), blob()], None), 64);
+        assert!(!all.truncated);
+        let expected_resource = |contents| {
+            Content::Resource(EmbeddedResource {
+                uri: "test://r".into(),
+                mime_type: Some("text/plain".into()),
+                contents,
+            })
+        };
+        assert_eq!(
+            all.content,
+            vec![
+                Content::Audio { data: vec![0; 10], mime_type: "audio/wav".into() },
+                expected_resource(ResourceContents::Text("hello".into())),
+                expected_resource(ResourceContents::Blob(vec![1; 4])),
+            ]
+        );
+
+        let cut = convert_output(output(vec![audio(), text(), blob()], None), 63);
+        assert!(cut.truncated);
+        assert!(matches!(&cut.content[..2], [Content::Audio { .. }, Content::Resource(_)]), "{cut:?}");
+        assert!(
+            matches!(&cut.content[2], Content::Text(n) if n.contains("resource test://r of 22 bytes omitted")),
+            "{cut:?}"
+        );
+        let none = convert_output(output(vec![audio()], None), 18);
+        assert!(matches!(&none.content[..], [Content::Text(n)] if n.contains("audio/wav audio of 19 bytes")));
+    }
+
+    #[test]
+    fn only_the_same_minor_version_of_a_0_x_world_is_compatible() {
+        assert!(compatible("0.2.0", "0.2.0"));
+        assert!(compatible("0.2.3", "0.2.0"));
+        assert!(!compatible("0.1.0", "0.2.0"));
+        assert!(!compatible("0.3.0", "0.2.0"));
+        assert!(compatible("1.4.0", "1.0.0"));
+        assert!(!compatible("garbage", "0.2.0"));
+    }
+
+    #[test]
+    fn the_world_version_constant_matches_the_wit_package() {
+        let wit = include_str!("../../../wit/plugin.wit");
+        assert!(wit.contains(&format!("package sanctum:plugin@{WORLD_VERSION};")), "wit/plugin.wit");
     }
 }

@@ -20,13 +20,16 @@ pub mod types;
 use std::path::{Path, PathBuf};
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use wasmtime::Engine;
 
 use crate::audit::{Audit, AuditRecord};
+use crate::metrics::{CallPhase, Metrics};
 use wasmtime::component::{HasSelf, Linker};
 
 pub use cache::{CacheCounts, CacheError};
+pub use engine::InstanceAllocator;
 pub use error::{CallFailure, LoadError};
 pub use grants::{ChildLimits, CommandGrant, DirectoryGrant, HttpGrant, PluginGrants, SecretInjection, SecretPlace};
 pub use sandbox::CallContext;
@@ -56,6 +59,8 @@ pub struct Runtime {
     linker: Linker<CallState>,
     limits: Limits,
     audit: Audit,
+    /// Where the per-call phase timings go (instantiation, guest, finish).
+    metrics: Metrics,
     /// Host-produced native code of plugins already compiled; `None` compiles every time.
     cache: Option<Arc<cache::CompileCache>>,
     _ticker: EpochTicker,
@@ -114,7 +119,12 @@ impl Runtime {
     /// sanctum interfaces, and a running ticker. `limits` apply to plugins until they are given
     /// grants; `audit` receives a record of every capability use.
     pub fn new(limits: Limits, audit: Audit) -> Result<Self, RuntimeError> {
-        let engine = engine::new_engine().map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        Self::with_allocator(limits, audit, InstanceAllocator::default())
+    }
+
+    /// Like [`Runtime::new`], allocating instances with `allocator`.
+    pub fn with_allocator(limits: Limits, audit: Audit, allocator: InstanceAllocator) -> Result<Self, RuntimeError> {
+        let engine = engine::new_engine(allocator).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         // Linked for every plugin; the egress hooks refuse whatever the policy does not grant.
@@ -123,7 +133,17 @@ impl Runtime {
         PluginBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine)?;
-        Ok(Self { engine, linker, limits, audit, cache: None, _ticker: ticker })
+        Ok(Self { engine, linker, limits, audit, metrics: Metrics::default(), cache: None, _ticker: ticker })
+    }
+
+    /// Record per-call phase timings in `metrics` (the process's registry).
+    pub fn set_metrics(&mut self, metrics: Metrics) {
+        self.metrics = metrics;
+    }
+
+    /// The metrics this runtime records into; the worker adds the queueing time of each call.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Reuse compiled plugins across restarts through the cache at `dir` (see [`cache`]).
@@ -160,7 +180,7 @@ impl Runtime {
         let started = std::time::Instant::now();
         let agent_id = ctx.agent_id.clone();
         let principal = ctx.principal.clone();
-        let mut result = self.call_in_sandbox(plugin, tool, args_json, ctx).await;
+        let (mut result, guest_done) = self.call_in_sandbox(plugin, tool, args_json, ctx).await;
         let redactor = redact::Redactor::new(plugin.grants.secret_values());
         match &mut result {
             Ok(output) => redactor.output(output),
@@ -175,37 +195,56 @@ impl Runtime {
             outcome,
             duration_ms: started.elapsed().as_secs_f64() * 1e3,
         });
+        self.metrics.call_phase(CallPhase::Finish, guest_done.elapsed());
         result
     }
 
+    /// The call's result and when the guest returned: what follows (output conversion,
+    /// redaction, the audit record, tearing the sandbox down) is the `finish` phase.
     async fn call_in_sandbox(
         &self,
         plugin: &Plugin,
         tool: &str,
         args_json: &str,
         ctx: CallContext,
-    ) -> Result<ToolOutput, CallFailure> {
+    ) -> (Result<ToolOutput, CallFailure>, Instant) {
+        let started = Instant::now();
         let limits = &plugin.grants.limits;
         let budget = limits.call_timeout;
         let site = CallSite { plugin: &plugin.info.name, tool, grants: &plugin.grants, audit: &self.audit };
-        let mut store = sandbox::new_store(&self.engine, &site, budget, ctx)?;
+        let mut store = match sandbox::new_store(&self.engine, &site, budget, ctx) {
+            Ok(store) => store,
+            Err(failure) => return (Err(failure), Instant::now()),
+        };
+        let mut instantiated = None;
         let result = sandbox::run_guarded(&mut store, budget, async |store| {
             let instance = plugin.pre.instantiate_async(&mut *store).await?;
+            instantiated = Some(Instant::now());
             instance.sanctum_plugin_tools().call_call(&mut *store, tool, args_json).await
         })
         .await;
+        let guest_done = Instant::now();
+        if let Some(instantiated) = instantiated {
+            self.metrics.call_phase(CallPhase::Instantiate, instantiated - started);
+            self.metrics.call_phase(CallPhase::Guest, guest_done - instantiated);
+        }
         log_captured(&plugin.info.name, &store);
         let dropped = store.data().reporter.dropped();
         if dropped > 0 {
             tracing::debug!(plugin = %plugin.info.name, dropped, "plugin events dropped");
         }
         let denials = store.data().denials();
-        match result? {
-            Ok(output) => Ok(loader::convert_output(output, limits.max_output_bytes)),
-            Err(error) if denials.is_empty() => Err(CallFailure::Tool(error.message)),
+        // Returning the instance's memory and tables (to the pool, or to the kernel) is part
+        // of every call's cost, so it happens here, inside the `finish` phase.
+        drop(store);
+        let result = match result {
+            Err(failure) => Err(failure),
+            Ok(Ok(output)) => Ok(loader::convert_output(output, limits.max_output_bytes)),
+            Ok(Err(error)) if denials.is_empty() => Err(CallFailure::Tool(error.message)),
             // The guest only learnt "denied"; tell the model (and the operator) which grant is missing.
-            Err(error) => Err(CallFailure::Tool(format!("{} [sanctum: {}]", error.message, denials.join("; ")))),
-        }
+            Ok(Err(error)) => Err(CallFailure::Tool(format!("{} [sanctum: {}]", error.message, denials.join("; ")))),
+        };
+        (result, guest_done)
     }
 }
 

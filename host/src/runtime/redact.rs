@@ -4,7 +4,7 @@
 //! (encoded, split) cannot be, which `docs/security.md` states.
 
 use super::error::CallFailure;
-use super::types::{Content, ToolOutput};
+use super::types::{Content, EmbeddedResource, ResourceContents, ToolOutput};
 
 const REDACTED: &str = "[redacted]";
 
@@ -34,9 +34,21 @@ impl Redactor {
         if self.secrets.is_empty() {
             return;
         }
+        // Every string the plugin chose is scrubbed. Binary data (images, audio, blobs) is not:
+        // rewriting bytes would corrupt it; docs/security.md lists this among the limits.
         for block in &mut output.content {
-            if let Content::Text(text) = block {
-                self.text(text);
+            match block {
+                Content::Text(text) => self.text(text),
+                Content::Image { mime_type, .. } | Content::Audio { mime_type, .. } => self.text(mime_type),
+                Content::Resource(EmbeddedResource { uri, mime_type, contents }) => {
+                    self.text(uri);
+                    if let Some(mime_type) = mime_type {
+                        self.text(mime_type);
+                    }
+                    if let ResourceContents::Text(text) = contents {
+                        self.text(text);
+                    }
+                }
             }
         }
         if let Some(structured) = &mut output.structured {
@@ -63,8 +75,23 @@ mod tests {
             structured: Some("{\"echo\":\"tok-123456789\"}".into()),
             truncated: false,
         };
+        output.content.push(Content::Resource(EmbeddedResource {
+            uri: "test://tok-123456789".into(),
+            mime_type: None,
+            contents: ResourceContents::Text("echo: tok-123456789".into()),
+        }));
         redactor.output(&mut output);
-        assert_eq!(output.content, vec![Content::Text("auth: Bearer [redacted] ok".into())]);
+        assert_eq!(
+            output.content,
+            vec![
+                Content::Text("auth: Bearer [redacted] ok".into()),
+                Content::Resource(EmbeddedResource {
+                    uri: "test://[redacted]".into(),
+                    mime_type: None,
+                    contents: ResourceContents::Text("echo: [redacted]".into()),
+                }),
+            ]
+        );
         assert_eq!(output.structured.as_deref(), Some("{\"echo\":\"[redacted]\"}"));
         let mut failure = CallFailure::Tool("leaked tok-123456789, short".into());
         redactor.failure(&mut failure);

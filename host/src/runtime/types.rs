@@ -56,11 +56,40 @@ pub struct ToolOutput {
     pub truncated: bool,
 }
 
+/// The `sanctum:plugin` WIT package this host binds, as `<major>.<minor>.<patch>`. Components
+/// built against another minor version cannot load (the host type-checks records and variants
+/// exactly), and the loader says so by version rather than with a type error.
+pub const WORLD_VERSION: &str = "0.2.0";
+
 /// One content block of a result.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
     Text(String),
-    Image { data: Vec<u8>, mime_type: String },
+    Image {
+        data: Vec<u8>,
+        mime_type: String,
+    },
+    Audio {
+        data: Vec<u8>,
+        mime_type: String,
+    },
+    /// A resource embedded in the result (MCP `EmbeddedResource`).
+    Resource(EmbeddedResource),
+}
+
+/// A resource's contents with the URI that names them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddedResource {
+    pub uri: String,
+    pub mime_type: Option<String>,
+    pub contents: ResourceContents,
+}
+
+/// What an embedded resource holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResourceContents {
+    Text(String),
+    Blob(Vec<u8>),
 }
 
 /// Something a running call reports before it finishes.
@@ -93,7 +122,8 @@ pub struct Limits {
     pub describe_timeout: Duration,
     /// Bytes of guest stdout and of stderr kept per call; the rest is discarded.
     pub captured_output_bytes: usize,
-    /// Total bytes of content one call may return (text and images); more is truncated.
+    /// Total bytes of content one call may return (text, images, audio, resources and their
+    /// URIs and media types); more is truncated.
     pub max_output_bytes: usize,
     /// Bytes of one log or progress message; longer ones are cut.
     pub max_message_bytes: usize,

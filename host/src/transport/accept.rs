@@ -34,7 +34,15 @@ pub(crate) async fn serve_connections(
             () = shutdown.cancelled() => break,
         };
         let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+            Ok((stream, _peer)) => {
+                // A Streamable HTTP answer is an event stream written in pieces (headers, the
+                // event, the end); with Nagle's algorithm the last piece waits for the client's
+                // delayed ACK, ~40 ms per call.
+                if let Err(e) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY not set");
+                }
+                stream
+            }
             Err(e) => {
                 // Out of descriptors and the like: back off instead of spinning.
                 tracing::warn!(error = %e, "accepting a connection failed");

@@ -1,6 +1,7 @@
 //! Hostile plugins are contained: each failure ends its own call with a clear tool error, and
 //! the next call succeeds. Driven through the registry (the same gate MCP calls pass).
 
+use sanctum::config::AllocatorArg;
 use sanctum::registry::{CallContext, CallError, Completed, Content};
 use sanctum::runtime::CallFailure;
 use serde_json::{Value, json};
@@ -8,10 +9,15 @@ use serde_json::{Value, json};
 use crate::support::{TestServer, plugins_dir};
 
 async fn hostile_server() -> TestServer {
+    hostile_server_allocating(AllocatorArg::Pooling).await
+}
+
+async fn hostile_server_allocating(allocator: AllocatorArg) -> TestServer {
     // A short deadline keeps the timeout test fast; memory stays at the 64 MiB default.
     TestServer::start_with(plugins_dir(&["echo.wasm", "hostile.wasm"], &[]), |args| {
         args.call_timeout_ms = 500;
         args.audit = "audit.jsonl".into(); // relative: rewritten into the test's own directory below
+        args.instance_allocator = allocator;
     })
     .await
 }
@@ -72,6 +78,30 @@ async fn a_memory_bomb_hits_the_memory_limit() {
     }
     assert_eq!(audited_outcome(&server, "alloc"), "memory_limit");
     assert_still_serving(&server).await;
+}
+
+/// With either allocator, a call starts from the plugin's pristine memory: nothing an earlier
+/// call wrote (static data, grown pages) survives, and a memory bomb leaves the next call whole.
+#[tokio::test]
+async fn no_call_sees_what_an_earlier_call_left_in_memory() {
+    for allocator in [AllocatorArg::Pooling, AllocatorArg::OnDemand] {
+        let server = hostile_server_allocating(allocator).await;
+        for mark in [7, 9, 11] {
+            let result = run(&server, "hostile__residue", json!({"mark": mark})).await.expect("residue");
+            assert_eq!(
+                result.content,
+                vec![Content::Text("previous mark 0, 0 non-zero bytes in fresh pages".into())],
+                "{allocator:?}, call marking {mark}"
+            );
+        }
+        match run(&server, "hostile__alloc", json!({"mib": 512})).await {
+            Err(CallError::Failed(CallFailure::MemoryLimit(_))) => {}
+            other => panic!("{allocator:?}: expected the memory limit, got {other:?}"),
+        }
+        let after = run(&server, "hostile__residue", json!({"mark": 1})).await.expect("residue");
+        assert_eq!(after.content, vec![Content::Text("previous mark 0, 0 non-zero bytes in fresh pages".into())]);
+        assert_still_serving(&server).await;
+    }
 }
 
 #[tokio::test]

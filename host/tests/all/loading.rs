@@ -1,4 +1,5 @@
-//! Plugin discovery: bad files are reported by name and skipped; good plugins still serve.
+//! Plugin discovery: bad files (including components built against another world version) are
+//! reported by name and skipped; good plugins still serve.
 
 use crate::support::{TestServer, plugin_file, plugins_dir};
 
@@ -39,4 +40,16 @@ async fn a_missing_plugins_directory_serves_only_the_health_tool() {
     let server = TestServer::start_with(dir, |args| args.plugins = missing).await;
     assert_eq!(tool_names(&server), vec!["health".to_owned()]);
     assert!(server.load_errors.is_empty());
+}
+
+#[tokio::test]
+async fn a_plugin_built_against_an_older_world_is_refused_naming_its_version() {
+    // world_0_1.wasm: a plugin built with the guest SDK of sanctum:plugin@0.1.0, whose `content`
+    // variant has fewer cases, so it could not type-check against this host's world.
+    let server = TestServer::start(&["world_0_1.wasm", "echo.wasm"]).await;
+    assert_eq!(server.load_errors.len(), 1, "{:?}", server.load_errors);
+    let error = &server.load_errors[0];
+    assert!(error.contains("world_0_1.wasm: built against sanctum:plugin@0.1.0;"), "{error}");
+    assert!(error.contains("rebuild the plugin with the current guest SDK"), "{error}");
+    assert!(tool_names(&server).contains(&"echo__echo".to_owned()), "the others still serve");
 }

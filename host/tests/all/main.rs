@@ -7,11 +7,13 @@
 // A test binary exports nothing; `pub` here only shares helpers between its modules.
 #![allow(unreachable_pub)]
 
+mod bare_names;
 mod botfather;
 mod capabilities;
 mod clients;
 mod compile_cache;
 mod containment;
+mod content;
 mod demo;
 mod devops;
 mod front_door;

@@ -134,7 +134,7 @@ fn plugins_inspect_shows_the_world_check_tools_schemas_and_needs() {
     let file = plugin_file("probe.wasm").display().to_string();
     let report = stdout(&sanctum(&["plugins", "inspect", &file]));
     for expected in [
-        "world: sanctum:plugin/plugin (ok)",
+        "world: sanctum:plugin/plugin@0.2.0 (ok)",
         "plugin: probe 0.1.0",
         "needs:\n  command echo\n  directory /data\n  config greeting\n  http 127.0.0.1\n",
         "tool probe__read_file",

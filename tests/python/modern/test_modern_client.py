@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,9 +27,17 @@ from mcp import Client, MCPError
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPDeprecationWarning
-from mcp.types import CallToolResult, ImageContent, LoggingMessageNotificationParams, TextContent
+from mcp.types import (
+    AudioContent,
+    CallToolResult,
+    EmbeddedResource,
+    ImageContent,
+    LoggingMessageNotificationParams,
+    TextContent,
+    TextResourceContents,
+)
 
-from sanctum_server import EXPECTED_TOOLS
+from sanctum_server import EXPECTED_TOOLS, REPO_ROOT, start_server, stop_server
 
 pytestmark = pytest.mark.anyio
 
@@ -209,6 +218,52 @@ async def test_image(path: str, base_url: str) -> None:
     assert images[0].mime_type == "image/png"
     assert base64.b64decode(images[0].data).startswith(PNG_SIGNATURE)
     assert texts(result) == ["a 1x1 PNG"]
+
+
+@pytest.fixture(scope="module")
+def conformance_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second server with only the conformance fixture plugin, whose tools return audio and
+    embedded resources (no bundled plugin does), served under bare names as the policy allows."""
+    root = tmp_path_factory.mktemp("conformance")
+    plugins = root / "plugins"
+    plugins.mkdir()
+    shutil.copy(REPO_ROOT / "tests" / "plugins" / "conformance.wasm", plugins)
+    policy = root / "policy.toml"
+    policy.write_text("[plugins.conformance]\nbare_tool_names = true\n", encoding="utf-8")
+    server = start_server("modern-conformance", plugins=plugins, policy=policy)
+    try:
+        yield server.base_url
+    finally:
+        stop_server(server)
+
+
+async def test_audio_and_embedded_resources(path: str, conformance_url: str) -> None:
+    async with connect(path, conformance_url) as client:
+        audio = await client.call_tool("test_audio_content", {})
+        embedded = await client.call_tool("test_embedded_resource", {})
+        mixed = await client.call_tool("test_multiple_content_types", {})
+
+    assert audio.is_error is False
+    assert len(audio.content) == 1 and isinstance(audio.content[0], AudioContent), audio.content
+    assert audio.content[0].mime_type == "audio/wav"
+    wav = base64.b64decode(audio.content[0].data)
+    assert wav[:4] == b"RIFF" and wav[8:12] == b"WAVE", wav[:16]
+
+    assert embedded.is_error is False
+    assert len(embedded.content) == 1 and isinstance(embedded.content[0], EmbeddedResource), embedded.content
+    resource = embedded.content[0].resource
+    assert isinstance(resource, TextResourceContents), resource
+    assert (str(resource.uri), resource.mime_type, resource.text) == (
+        "test://embedded-resource",
+        "text/plain",
+        "This is an embedded resource content.",
+    )
+
+    assert [type(block) for block in mixed.content] == [TextContent, ImageContent, EmbeddedResource], mixed.content
+    assert base64.b64decode(mixed.content[1].data).startswith(PNG_SIGNATURE)
+    data = mixed.content[2].resource
+    assert isinstance(data, TextResourceContents) and data.mime_type == "application/json", data
+    assert json.loads(data.text) == {"test": "data", "value": 123}
 
 
 async def test_short_wait(path: str, base_url: str) -> None:
