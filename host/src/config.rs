@@ -137,6 +137,10 @@ pub struct ServeArgs {
     /// start-up (address space only), `on-demand` maps and unmaps memory per call.
     #[arg(long, env = "SANCTUM_INSTANCE_ALLOCATOR", value_enum, default_value_t = AllocatorArg::Pooling)]
     pub instance_allocator: AllocatorArg,
+    /// Threads serving HTTP and MCP. Default: one per core minus the one the plugin worker
+    /// keeps busy, at least one.
+    #[arg(long, env = "SANCTUM_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub http_threads: Option<u16>,
 }
 
 /// `--instance-allocator` values.
@@ -179,6 +183,15 @@ impl ServeArgs {
             store: StoreArgs::off(),
             watch: false,
             instance_allocator: AllocatorArg::Pooling,
+            http_threads: None,
+        }
+    }
+
+    /// How many threads serve HTTP: as asked, else every core but the worker's.
+    pub fn http_threads(&self) -> usize {
+        match self.http_threads {
+            Some(threads) => usize::from(threads),
+            None => std::thread::available_parallelism().map_or(1, |cores| cores.get().saturating_sub(1).max(1)),
         }
     }
 

@@ -13,8 +13,7 @@ use tracing_subscriber::EnvFilter;
 use sanctum::app::LocalCall;
 use sanctum::config::{CallArgs, Cli, Command, LogFormat, NewPluginArgs, ServeArgs};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let matches = Cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // The file fills in what no flag or variable set; clap knows which those were.
@@ -22,6 +21,19 @@ async fn main() -> anyhow::Result<()> {
         sanctum::settings::apply(args, sub)?;
     }
     init_logging(&cli.command)?;
+    let http_threads = match &cli.command {
+        Command::Serve(args) => args.http_threads(),
+        _ => 1,
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(http_threads)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Check(args) => check(args).await,
