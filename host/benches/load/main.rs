@@ -4,7 +4,9 @@
 //! Run: `cargo bench -p sanctum --bench load`. Settings (environment):
 //! `SANCTUM_BENCH_SECS` (measured seconds per cell, default 2), `SANCTUM_BENCH_WARMUP_MS`
 //! (default 300), `SANCTUM_BENCH_CONCURRENCY` (default `1,8,64`), `SANCTUM_BENCH_STARTS` (warm
-//! starts per start-up case, default 3), `SANCTUM_BENCH_SKIP` (any of `calls,native,startup`).
+//! starts per start-up case, default 3), `SANCTUM_BENCH_SKIP` (any of `calls,native,startup`),
+//! `SANCTUM_BENCH_TOOLS` (default `echo,summarize`), `SANCTUM_BENCH_ALLOCATORS` (default
+//! `pooling,on-demand`); the last two narrow the matrix, e.g. to profile one cell.
 //! Prints Markdown tables and writes them to `target/bench/load.md`; exits non-zero if any call
 //! failed, since figures that include failures measure nothing.
 //!
@@ -57,6 +59,8 @@ struct Settings {
     concurrency: Vec<usize>,
     warm_starts: usize,
     skip: Vec<String>,
+    tools: Vec<String>,
+    allocators: Vec<&'static str>,
 }
 
 impl Settings {
@@ -84,6 +88,18 @@ impl Settings {
             concurrency,
             warm_starts: var("SANCTUM_BENCH_STARTS", 3usize)?.max(1),
             skip: var("SANCTUM_BENCH_SKIP", String::new())?.split(',').map(|s| s.trim().to_owned()).collect(),
+            tools: var("SANCTUM_BENCH_TOOLS", "echo,summarize".to_owned())?
+                .split(',')
+                .map(|s| s.trim().to_owned())
+                .collect(),
+            allocators: var("SANCTUM_BENCH_ALLOCATORS", "pooling,on-demand".to_owned())?
+                .split(',')
+                .map(|a| match a.trim() {
+                    "pooling" => Ok("pooling"),
+                    "on-demand" => Ok("on-demand"),
+                    other => Err(format!("SANCTUM_BENCH_ALLOCATORS: unknown allocator {other:?}")),
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 
@@ -135,14 +151,13 @@ async fn bench(settings: &Settings) -> Result<usize, String> {
     std::fs::write(one_plugin.join("bench.wasm"), &fixture).map_err(|e| e.to_string())?;
     let twenty = startup::patched_copies(&fixture, workload::PLUGIN, 20, &tmp.path().join("plugins-20"))?;
 
-    let allocators: Vec<Option<&'static str>> = if server::serve_has_flag("--instance-allocator") {
-        vec![Some("pooling"), Some("on-demand")]
-    } else {
-        vec![None]
-    };
+    let allocators: Vec<Option<&'static str>> = settings.allocators.iter().copied().map(Some).collect();
     let echo = Arc::new(Workload::echo());
     let summarize = Arc::new(Workload::summarize());
-    let workloads = [Arc::clone(&echo), Arc::clone(&summarize)];
+    let workloads: Vec<Arc<Workload>> = [Arc::clone(&echo), Arc::clone(&summarize)]
+        .into_iter()
+        .filter(|w| settings.tools.iter().any(|t| t == w.tool))
+        .collect();
     let template = Options {
         plugins: PathBuf::from("<tmp>/plugins"),
         cache_dir: PathBuf::from("<tmp>/cache"),

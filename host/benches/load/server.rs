@@ -132,14 +132,6 @@ pub(crate) fn tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(10)..].join("\n")
 }
 
-/// Whether `sanctum serve` has `flag` (features other engineers add land at different times).
-pub(crate) fn serve_has_flag(flag: &str) -> bool {
-    std::process::Command::new(BINARY)
-        .args(["serve", "--help"])
-        .output()
-        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(flag))
-}
-
 /// Warning and error lines of a server's log (human format: the level follows the timestamp).
 pub(crate) fn log_problems(path: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
