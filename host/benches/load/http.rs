@@ -70,23 +70,20 @@ pub(crate) fn header<'a>(response: &'a Response, name: &str) -> Option<&'a str> 
 
 /// One server-sent event (comments and `id:`/`retry:` fields are dropped: no client here
 /// resumes streams).
-#[derive(Debug)]
-pub(crate) struct Event {
-    pub(crate) name: String,
-    pub(crate) data: String,
-}
+pub(crate) use crate::sse_events::SseEvent as Event;
+use crate::sse_events::SseParser;
 
 /// Reads events off a `text/event-stream` body as they arrive.
 #[derive(Debug)]
 pub(crate) struct EventStream {
     body: Incoming,
-    buffer: Vec<u8>,
+    parser: SseParser,
     ready: VecDeque<Event>,
 }
 
 impl EventStream {
     pub(crate) fn new(response: Response) -> Self {
-        Self { body: response.into_body(), buffer: Vec::new(), ready: VecDeque::new() }
+        Self { body: response.into_body(), parser: SseParser::default(), ready: VecDeque::new() }
     }
 
     /// The next event, or `None` at the end of the stream.
@@ -98,8 +95,7 @@ impl EventStream {
             let Some(frame) = self.body.frame().await else { return Ok(None) };
             let frame = frame.map_err(|e| format!("reading an event stream: {e}"))?;
             if let Ok(data) = frame.into_data() {
-                self.buffer.extend_from_slice(&data);
-                self.split_events();
+                self.ready.extend(self.parser.push(&data));
             }
         }
     }
@@ -110,29 +106,5 @@ impl EventStream {
             frame.map_err(|e| format!("reading an event stream: {e}"))?;
         }
         Ok(())
-    }
-
-    fn split_events(&mut self) {
-        // Events end with a blank line; axum and rmcp write `\n` line ends.
-        while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
-            let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
-            let block = String::from_utf8_lossy(&block);
-            let mut event = Event { name: "message".to_owned(), data: String::new() };
-            let mut has_data = false;
-            for line in block.lines() {
-                if let Some(value) = line.strip_prefix("event:") {
-                    value.trim().clone_into(&mut event.name);
-                } else if let Some(value) = line.strip_prefix("data:") {
-                    if has_data {
-                        event.data.push('\n');
-                    }
-                    event.data.push_str(value.strip_prefix(' ').unwrap_or(value));
-                    has_data = true;
-                }
-            }
-            if has_data {
-                self.ready.push_back(event);
-            }
-        }
     }
 }

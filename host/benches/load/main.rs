@@ -37,6 +37,10 @@ mod phases;
 mod procfs;
 mod report;
 mod server;
+// Shared with the tests' SSE client, whose items are `pub` for the test crate.
+#[allow(unreachable_pub)]
+#[path = "../../tests/all/support/sse_events.rs"]
+mod sse_events;
 mod startup;
 #[path = "../../../plugins-src/fixtures/bench/src/summary.rs"]
 mod summary;

@@ -94,7 +94,7 @@ impl Client {
                 }
                 let mut stream = EventStream::new(response);
                 let endpoint = match stream.next().await? {
-                    Some(event) if event.name == "endpoint" => event.data,
+                    Some(event) if event.event == "endpoint" => event.data,
                     other => return Err(format!("GET /sse: expected an endpoint event, got {other:?}")),
                 };
                 let posts = Conn::open(addr).await?;
@@ -183,7 +183,7 @@ impl Client {
             return Err(format!("POST {endpoint}: HTTP {status}: {}", String::from_utf8_lossy(&text)));
         }
         while let Some(event) = stream.next().await? {
-            if event.name != "message" {
+            if event.event != "message" {
                 continue;
             }
             if let Some(result) = result_for(&event.data, id)? {

@@ -2,6 +2,7 @@
 //! connect real rmcp clients to it.
 
 pub mod sse_client;
+pub mod sse_events;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

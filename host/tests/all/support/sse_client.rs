@@ -10,45 +10,7 @@ use tokio_util::sync::PollSender;
 
 pub type Transport = (PollSender<ClientJsonRpcMessage>, ReceiverStream<ServerJsonRpcMessage>);
 
-/// One parsed server-sent event.
-#[derive(Debug, Default)]
-pub struct SseEvent {
-    pub event: String,
-    pub data: String,
-}
-
-/// Splits a byte stream into events (blank-line separated; `:` comments ignored).
-#[derive(Debug, Default)]
-pub struct SseParser {
-    buffer: String,
-}
-
-impl SseParser {
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<SseEvent> {
-        self.buffer.push_str(&String::from_utf8_lossy(chunk));
-        let mut events = Vec::new();
-        while let Some(end) = self.buffer.find("\n\n") {
-            let block: String = self.buffer.drain(..end + 2).collect();
-            let mut event = SseEvent { event: "message".into(), data: String::new() };
-            let mut has_data = false;
-            for line in block.lines() {
-                if let Some(value) = line.strip_prefix("event:") {
-                    event.event = value.trim().to_owned();
-                } else if let Some(value) = line.strip_prefix("data:") {
-                    if has_data {
-                        event.data.push('\n');
-                    }
-                    event.data.push_str(value.strip_prefix(' ').unwrap_or(value));
-                    has_data = true;
-                }
-            }
-            if has_data {
-                events.push(event);
-            }
-        }
-        events
-    }
-}
+pub use super::sse_events::{SseEvent, SseParser};
 
 pub async fn connect(sse_url: &str) -> Transport {
     connect_with(sse_url, reqwest::Client::new()).await
