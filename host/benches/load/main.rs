@@ -155,7 +155,6 @@ async fn bench(settings: &Settings) -> Result<usize, String> {
     std::fs::write(one_plugin.join("bench.wasm"), &fixture).map_err(|e| e.to_string())?;
     let twenty = startup::patched_copies(&fixture, workload::PLUGIN, 20, &tmp.path().join("plugins-20"))?;
 
-    let allocators: Vec<Option<&'static str>> = settings.allocators.iter().copied().map(Some).collect();
     let echo = Arc::new(Workload::echo());
     let summarize = Arc::new(Workload::summarize());
     let workloads: Vec<Arc<Workload>> = [Arc::clone(&echo), Arc::clone(&summarize)]
@@ -165,7 +164,7 @@ async fn bench(settings: &Settings) -> Result<usize, String> {
     let template = Options {
         plugins: PathBuf::from("<tmp>/plugins"),
         cache_dir: PathBuf::from("<tmp>/cache"),
-        allocator: allocators[0].map(|_| "A"),
+        allocator: Some("A"),
         stderr: PathBuf::new(),
     };
 
@@ -174,10 +173,10 @@ async fn bench(settings: &Settings) -> Result<usize, String> {
     let mut context = report::context();
     context.push(format!("- command: `{}`", command_line()));
     context.push(format!(
-        "- server: `sanctum {}`{}; stderr (logs at the default `info`, audit records) to a file; everything \
-         else default. Separate process; CPU = utime+stime of all its threads, memory = VmRSS/VmHWM, from /proc.",
+        "- server: `sanctum {}` with A = each allocator; stderr (logs at the default `info`, audit records) to a \
+         file; everything else default. Separate process; CPU = utime+stime of all its threads, memory = \
+         VmRSS/VmHWM, from /proc.",
         template.args().join(" "),
-        if allocators[0].is_some() { " with A = each allocator" } else { " (no `--instance-allocator` flag yet)" },
     ));
     context.push(
         "- client: this process; one tokio current-thread runtime (at most one core) speaking raw HTTP/1.1 with \
@@ -201,8 +200,16 @@ async fn bench(settings: &Settings) -> Result<usize, String> {
     let mut cells = Vec::new();
     if settings.runs("calls") {
         let (concurrency, timing) = (&settings.concurrency, settings.timing);
-        cells =
-            matrix::section(&mut report, &one_plugin, tmp.path(), &allocators, &workloads, concurrency, timing).await?;
+        cells = matrix::section(
+            &mut report,
+            &one_plugin,
+            tmp.path(),
+            &settings.allocators,
+            &workloads,
+            concurrency,
+            timing,
+        )
+        .await?;
     }
     let mut failures = cells.iter().map(|c| c.outcome.errors).sum::<usize>();
 

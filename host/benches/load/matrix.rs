@@ -9,7 +9,7 @@ use crate::load::{self, Caller, Charged, Outcome, Timing};
 use crate::mcp::{Client, Transport};
 use crate::phases::{PHASES, Snapshot};
 use crate::procfs::CpuSample;
-use crate::report::{Report, mib, ms, us};
+use crate::report::{LOAD_HEADERS, Report, load_columns, mib, us};
 use crate::server::{self, Options, Server};
 use crate::workload::Workload;
 
@@ -40,13 +40,13 @@ impl Caller for McpCaller {
     }
 }
 
-/// Run the matrix for each allocator (`None`: the server's default) on a server serving the
+/// Run the matrix for each allocator on a server serving the
 /// plugins in `plugins` (scratch files go to `scratch`), and report it.
 pub(crate) async fn section(
     report: &mut Report,
     plugins: &Path,
     scratch: &Path,
-    allocators: &[Option<&'static str>],
+    allocators: &[&'static str],
     workloads: &[Arc<Workload>],
     concurrency: &[usize],
     timing: Timing,
@@ -54,12 +54,11 @@ pub(crate) async fn section(
     let mut cells = Vec::new();
     let mut idle = Vec::new();
     let mut log_notes = Vec::new();
-    for allocator in allocators {
-        let label = allocator.unwrap_or("default");
+    for &label in allocators {
         let options = Options {
             plugins: plugins.to_path_buf(),
             cache_dir: scratch.join(format!("cache-{label}")),
-            allocator: *allocator,
+            allocator: Some(label),
             stderr: scratch.join(format!("server-{label}.log")),
         };
         let server = Server::start(&options).await?;
@@ -83,7 +82,7 @@ pub(crate) async fn section(
         }
     }
     report.say("## Tool calls");
-    report.table(&HEADERS, &cells.iter().map(row).collect::<Vec<_>>());
+    report.table(&headers(), &cells.iter().map(row).collect::<Vec<_>>());
     report.say(
         "median and p99: round trip as the client sees it. Server CPU: all server threads over the window ÷ \
          calls completed in it (`~`: tick resolution, a thread exited). Client CPU: this process likewise. \
@@ -165,40 +164,30 @@ async fn cell(
     Cell { allocator: allocator.to_owned(), tool: workload.tool, transport, concurrency, outcome, phases }
 }
 
-const HEADERS: [&str; 13] = [
-    "allocator",
-    "tool",
-    "transport",
-    "c",
-    "calls",
-    "errors",
-    "median",
-    "p99",
-    "calls/s",
-    "server CPU µs/call",
-    "client CPU µs/call",
-    "server RSS",
-    "peak RSS",
-];
+fn headers() -> Vec<&'static str> {
+    let mut headers = vec!["allocator", "tool", "transport", "c"];
+    headers.extend(LOAD_HEADERS);
+    headers.extend(["server CPU µs/call", "client CPU µs/call", "server RSS", "peak RSS"]);
+    headers
+}
 
 fn row(cell: &Cell) -> Vec<String> {
     let o = &cell.outcome;
     let memory = o.memory.unwrap_or_default();
-    vec![
+    let mut row = vec![
         cell.allocator.clone(),
         cell.tool.to_owned(),
         cell.transport.label().to_owned(),
         cell.concurrency.to_string(),
-        o.calls.to_string(),
-        o.errors.to_string(),
-        ms(o.median),
-        ms(o.p99),
-        format!("{:.0}", o.calls_per_second()),
+    ];
+    row.extend(load_columns(o));
+    row.extend([
         us(o.per_call(o.cpu), o.cpu.is_some_and(|c| c.coarse)),
         us(o.per_call(o.client_cpu), o.client_cpu.is_some_and(|c| c.coarse)),
         mib(memory.rss_kib),
         format!("{}{}", mib(memory.peak_kib), if o.peak_is_cell { "" } else { " (since start)" }),
-    ]
+    ]);
+    row
 }
 
 fn breakdown_headers() -> Vec<&'static str> {

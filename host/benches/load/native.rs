@@ -20,7 +20,7 @@ use tokio::io::AsyncWriteExt;
 use crate::load::{Caller, Charged, Outcome, Timing};
 use crate::matrix::Cell;
 use crate::mcp::Transport;
-use crate::report::{Report, ms, us};
+use crate::report::{LOAD_HEADERS, Report, load_columns, ms, us};
 use crate::summary;
 use crate::workload::Workload;
 
@@ -156,18 +156,13 @@ pub(crate) async fn section(
                     .collect::<Result<Vec<_>, _>>()?;
                 let (_, outcome, _) = crate::load::run(callers, timing, Charged::Children, async || ()).await;
                 failures += outcome.errors;
-                rows.push(vec![
-                    twin.label().to_owned(),
-                    workload.tool.to_owned(),
-                    concurrency.to_string(),
-                    outcome.calls.to_string(),
-                    outcome.errors.to_string(),
-                    ms(outcome.median),
-                    ms(outcome.p99),
-                    format!("{:.0}", outcome.calls_per_second()),
+                let mut row = vec![twin.label().to_owned(), workload.tool.to_owned(), concurrency.to_string()];
+                row.extend(load_columns(&outcome));
+                row.extend([
                     us(outcome.per_call(outcome.cpu), true),
                     us(outcome.per_call(outcome.client_cpu), outcome.client_cpu.is_some_and(|c| c.coarse)),
                 ]);
+                rows.push(row);
                 for sample in &outcome.error_samples {
                     rows.push(vec![format!("error: {sample}")]);
                 }
@@ -176,21 +171,10 @@ pub(crate) async fn section(
         }
     }
     report.say("## A native process per call (what a script-per-call server does)");
-    report.table(
-        &[
-            "implementation",
-            "tool",
-            "c",
-            "calls",
-            "errors",
-            "median",
-            "p99",
-            "calls/s",
-            "child CPU µs/call",
-            "parent CPU µs/call",
-        ],
-        &rows,
-    );
+    let mut headers = vec!["implementation", "tool", "c"];
+    headers.extend(LOAD_HEADERS);
+    headers.extend(["child CPU µs/call", "parent CPU µs/call"]);
+    report.table(&headers, &rows);
     let mut notes = format!(
         "Each call spawns a process that reads the arguments on stdin and prints the result: the Rust twin is this \
          benchmark binary re-executed with `{}` (the plugin's own `summarize` code), the Python twin \

@@ -89,6 +89,20 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// The columns every load table has, in this order: see [`load_columns`].
+pub(crate) const LOAD_HEADERS: [&str; 5] = ["calls", "errors", "median", "p99", "calls/s"];
+
+/// An outcome's calls, errors, median, p99 and calls per second, under [`LOAD_HEADERS`].
+pub(crate) fn load_columns(outcome: &crate::load::Outcome) -> [String; 5] {
+    [
+        outcome.calls.to_string(),
+        outcome.errors.to_string(),
+        ms(outcome.median),
+        ms(outcome.p99),
+        format!("{:.0}", outcome.calls_per_second()),
+    ]
+}
+
 /// A latency: milliseconds with three decimals below 10 ms, one above.
 pub(crate) fn ms(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1e3;

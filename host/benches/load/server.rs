@@ -24,7 +24,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(180);
 pub(crate) struct Options {
     pub(crate) plugins: PathBuf,
     pub(crate) cache_dir: PathBuf,
-    /// `--instance-allocator`, when the binary has the flag.
+    /// `--instance-allocator`; `None` leaves the server's default.
     pub(crate) allocator: Option<&'static str>,
     /// Where stderr (logs, audit records) goes; appended to.
     pub(crate) stderr: PathBuf,
