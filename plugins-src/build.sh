@@ -5,11 +5,12 @@
 #   botfather             -> plugins/botfather.wasm
 #   fixtures/hostile      -> tests/plugins/hostile.wasm
 #   fixtures/not-a-plugin -> tests/plugins/not_a_plugin.wasm
-#   tutorial              -> tests/plugins/tutorial.wasm  (crate `notes`, from docs/plugin-development.md)
+#   tutorial              -> tests/plugins/notes.wasm  (crate `notes`, from docs/plugin-development.md)
 #   fixtures/pinned-v1, -v2 -> tests/plugins/pinned_v1.wasm, pinned_v2.wasm (one plugin, two tool definitions)
 #   fixtures/conformance  -> tests/plugins/conformance.wasm (the MCP conformance suite's tools; tests/conformance/)
 #   fixtures/twin         -> tests/plugins/twin.wasm (tool names that clash with conformance's under bare names)
-#   fixtures/bench        -> tests/plugins/bench.wasm (the load benchmark's plugin; host/benches/load/)
+#   fixtures/impostor     -> tests/plugins/impostor.wasm (declares the name `probe`: identity is the file name)
+#   fixtures/bench        -> tests/plugins/bench00.wasm (the load benchmark's plugin; host/benches/load/)
 # Not built here: tests/plugins/world_0_1.wasm, a frozen copy of pinned_v1.wasm as built against
 # sanctum:plugin@0.1.0, kept to test that the host refuses an old world by its version.
 #
@@ -45,12 +46,13 @@ outputs=(
     "hostile.wasm:tests/plugins/hostile.wasm"
     "not-a-plugin.wasm:tests/plugins/not_a_plugin.wasm"
     "probe.wasm:tests/plugins/probe.wasm"
-    "notes.wasm:tests/plugins/tutorial.wasm"
+    "notes.wasm:tests/plugins/notes.wasm"
     "pinned_v1.wasm:tests/plugins/pinned_v1.wasm"
     "pinned_v2.wasm:tests/plugins/pinned_v2.wasm"
     "conformance.wasm:tests/plugins/conformance.wasm"
     "twin.wasm:tests/plugins/twin.wasm"
-    "bench.wasm:tests/plugins/bench.wasm"
+    "bench.wasm:tests/plugins/bench00.wasm"
+    "impostor.wasm:tests/plugins/impostor.wasm"
 )
 
 rustup target add "$target" >/dev/null 2>&1 || rustup target add "$target"

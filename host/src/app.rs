@@ -73,9 +73,8 @@ pub async fn build(args: &ServeArgs, shutdown: CancellationToken) -> anyhow::Res
     let audit = open_audit(&args.audit)?.with_metrics(metrics.clone());
     let runtime = Arc::new(start_runtime(args, audit, metrics.clone())?);
     let mut set = PluginSet::new(args.plugins.clone(), args.policy.clone(), policy, args.limits());
-    let mut load_errors = set.scan(&runtime, false).await;
-    let (plugins, duplicates) = set.plugins();
-    load_errors.extend(duplicates);
+    let load_errors = set.scan(&runtime, false).await;
+    let plugins = set.plugins();
     let reviews = plugins.iter().map(|p| GrantReview::new(p.info(), p.grants())).collect();
     let unknown_policy_plugins = set
         .policy()
@@ -146,8 +145,22 @@ pub enum LocalCall {
 pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
     let policy = load_policy(args.policy.as_deref(), args.limits())?;
     let runtime = Runtime::new(args.limits(), open_audit(&args.audit)?).context("starting the wasm runtime")?;
+    // Named by its file, as in `serve`: the policy's grants for that name, and no other.
+    let id = crate::ids::PluginName::of_file(&args.plugin)
+        .map_err(|reason| LoadError::FileName { path: args.plugin.clone(), reason })?;
+    if let Some(pinned) = policy.pinned_digest(id.as_str()) {
+        let found = crate::digest::ComponentDigest::of(
+            &std::fs::read(&args.plugin).with_context(|| format!("reading {}", args.plugin.display()))?,
+        );
+        if found != pinned {
+            return Err(
+                LoadError::DigestMismatch { path: args.plugin.clone(), id: id.to_string(), found, pinned }.into()
+            );
+        }
+    }
     let plugin = runtime.load(&args.plugin).await?;
-    let name = plugin.info().name.clone();
+    reload::check_identity(&args.plugin, &id, &plugin)?;
+    let name = id.to_string();
     let plugin = Arc::new(plugin.with_grants(policy.grants_for(&name)));
     let worker = WorkerHandle::spawn(Arc::new(runtime), 1).context("starting the worker")?;
     let (registry, refusals) = Registry::build(vec![plugin], worker, Pins::disabled());

@@ -49,12 +49,15 @@ pub enum AuditRecord<'a> {
         /// From the client's `X-Agent-Id` header: asserted by the client, not verified.
         agent_id: Option<&'a str>,
         plugin: &'a str,
+        /// SHA-256 of the plugin's component: which exact code ran.
+        plugin_sha256: &'a str,
         tool: &'a str,
         outcome: &'a str,
         duration_ms: f64,
     },
     Capability {
         plugin: &'a str,
+        plugin_sha256: &'a str,
         tool: &'a str,
         kind: &'a str,
         target: &'a str,
@@ -139,6 +142,7 @@ mod tests {
         let audit = Audit::to_writer(buffer.clone());
         audit.record(&AuditRecord::Capability {
             plugin: "p",
+            plugin_sha256: "00",
             tool: "t",
             kind: "command",
             target: "deploy",
@@ -151,6 +155,7 @@ mod tests {
         assert_eq!(value["result"], "denied");
         assert_eq!(value["rule"], "no such command grant");
         assert_eq!(value["target"], "deploy");
+        assert_eq!(value["plugin_sha256"], "00");
         assert!(value["ts"].as_str().is_some_and(|ts| ts.contains('.')));
     }
 
@@ -160,6 +165,7 @@ mod tests {
         let audit = Audit::disabled().with_metrics(metrics.clone());
         let record = |outcome| AuditRecord::Capability {
             plugin: "p",
+            plugin_sha256: "00",
             tool: "t",
             kind: "http",
             target: "example.com",

@@ -3,6 +3,11 @@
 //! Owns the naming rule and nothing else. Every name that reaches a client passes through
 //! [`ToolName::qualified`] (or [`ToolName::bare`], for a plugin the operator lets publish
 //! unprefixed names), so a plugin cannot publish a name that breaks a client.
+//!
+//! A plugin's identity is its file name ([`PluginName::of_file`]): `plugins/devops.wasm` is
+//! plugin `devops`, whatever the component says about itself. The operator controls file names;
+//! a component only controls its bytes, so grants, pins and audit records never key off a name
+//! the plugin chose.
 
 use std::fmt;
 
@@ -41,6 +46,13 @@ impl PluginName {
             return Err(NameError::AmbiguousPlugin(name.to_owned()));
         }
         Ok(Self(name.to_owned()))
+    }
+
+    /// The plugin a file in the plugins directory holds: its name without `.wasm`, which must
+    /// itself be a valid plugin name.
+    pub fn of_file(path: &std::path::Path) -> Result<Self, NameError> {
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        Self::parse(stem)
     }
 
     pub fn as_str(&self) -> &str {
@@ -166,6 +178,13 @@ mod tests {
         let long = "t".repeat(MAX_TOOL_NAME_LEN - 11);
         assert!(matches!(ToolName::qualified(&p, &long), Err(NameError::TooLong { len: 49, .. })));
         assert!(ToolName::builtin("health").is_ok());
+    }
+
+    #[test]
+    fn a_plugin_is_named_by_its_file() {
+        assert_eq!(PluginName::of_file(std::path::Path::new("/srv/plugins/devops.wasm")), Ok(plugin("devops")));
+        assert!(PluginName::of_file(std::path::Path::new("plugins/Devops.wasm")).is_err());
+        assert!(PluginName::of_file(std::path::Path::new("plugins/dev-ops.wasm")).is_err());
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!                     └─▶ runtime (wasmtime: engine, sandbox, limits, host imports)
 //! ```
 //!
-//! - [`ids`]: validated plugin and tool names (a leaf, used by any layer).
+//! - [`ids`]: validated plugin and tool names; a plugin is named by its file (a leaf, used by
+//!   any layer). [`digest`]: the SHA-256 that identifies a component's bytes (a leaf).
 //! - [`config`]: CLI and environment. [`policy`]: the operator's grants, parsed from TOML into
 //!   plain runtime data. [`app`]: start-up wiring shared by `main` and tests.
 //! - [`audit`]: JSON-lines records of every call and capability use (a leaf, like `ids`).
@@ -38,6 +39,7 @@
 pub mod app;
 pub mod audit;
 pub mod config;
+pub mod digest;
 pub mod ids;
 pub mod mcp;
 pub mod metrics;

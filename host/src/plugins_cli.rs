@@ -112,9 +112,8 @@ async fn load(dir: &DirArgs) -> anyhow::Result<Loaded> {
         tracing::warn!(error = %e, "compile cache off");
     }
     let mut set = PluginSet::new(plugins_dir, policy_path.clone(), policy, limits);
-    let mut errors: Vec<String> = set.scan(&runtime, false).await.iter().map(ToString::to_string).collect();
-    let (plugins, duplicates) = set.plugins();
-    errors.extend(duplicates.iter().map(ToString::to_string));
+    let errors: Vec<String> = set.scan(&runtime, false).await.iter().map(ToString::to_string).collect();
+    let plugins = set.plugins();
     let pins = match dir.store.pins_path(policy_path.as_deref()) {
         Some(path) => Pins::load(&path)?,
         None => Pins::disabled(),
@@ -132,6 +131,7 @@ async fn list(dir: &DirArgs) -> anyhow::Result<String> {
     for plugin in &loaded.plugins {
         let info = plugin.info();
         writeln!(out, "plugin {} {} ({})", info.name, info.version, plugin.path().display())?;
+        writeln!(out, "  sha256: {}", plugin.digest())?;
         for tool in &info.tools {
             let name = served_name(plugin, &tool.name);
             let status = loaded.pins.status(&name, &definition_hash(&name, tool));
@@ -195,8 +195,18 @@ async fn inspect(file: &std::path::Path) -> anyhow::Result<String> {
     let info = plugin.info();
     let mut out = String::new();
     writeln!(out, "file: {}", file.display())?;
+    writeln!(out, "sha256: {}", plugin.digest())?;
     writeln!(out, "world: sanctum:plugin/plugin@{} (ok)", crate::runtime::types::WORLD_VERSION)?;
     writeln!(out, "plugin: {} {}", info.name, info.version)?;
+    // Served only from a file named after the plugin; say so before an operator installs it.
+    match crate::ids::PluginName::of_file(file) {
+        Ok(id) if id.as_str() == info.name => {}
+        _ => writeln!(
+            out,
+            "warning: a plugin is named by its file; install this one as {}.wasm, or it is refused",
+            info.name
+        )?,
+    }
     writeln!(out, "description: {}", info.description)?;
     if info.requirements.is_empty() {
         writeln!(out, "needs: nothing")?;

@@ -24,6 +24,8 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::digest::ComponentDigest;
+use crate::ids::PluginName;
 use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::runtime::{Limits, LoadError, Plugin, Runtime};
@@ -42,7 +44,7 @@ pub struct WatchError {
 
 #[derive(Debug)]
 struct Loaded {
-    digest: [u8; 32],
+    digest: ComponentDigest,
     plugin: Arc<Plugin>,
 }
 
@@ -134,72 +136,98 @@ impl PluginSet {
             kept
         });
         for path in &files {
-            let bytes = match std::fs::read(path) {
-                Ok(bytes) => bytes,
-                Err(source) => {
-                    let error = LoadError::Read { path: path.clone(), source };
-                    problems.push(error.to_string());
-                    errors.push(error);
-                    // The previous version keeps serving, but under the policy now in force.
-                    if policy_changed && let Some(loaded) = self.loaded.get_mut(path) {
-                        loaded.regrant(&self.policy);
-                    }
-                    continue;
-                }
-            };
-            let digest: [u8; 32] = Sha256::digest(&bytes).into();
-            if let Some(loaded) = self.loaded.get_mut(path)
-                && loaded.digest == digest
-            {
-                if policy_changed {
-                    loaded.regrant(&self.policy);
-                }
-                continue;
-            }
-            match runtime.load_bytes(path, bytes).await {
-                Ok(plugin) => {
-                    let grants = self.policy.grants_for(&plugin.info().name);
-                    let plugin = plugin.with_grants(grants);
-                    tracing::info!(plugin = %plugin.info().name, version = %plugin.info().version,
-                        tools = plugin.info().tools.len(), path = %path.display(), "plugin loaded");
-                    self.loaded.insert(path.clone(), Loaded { digest, plugin: Arc::new(plugin) });
-                }
-                Err(e) => {
-                    // The previous version keeps serving, but under the policy now in force.
+            match self.load_file(runtime, path, policy_changed).await {
+                Ok(()) => {}
+                Err(error) => {
+                    // The previous version keeps serving, but under the policy now in force
+                    // (and only if that policy still admits its bytes: checked below).
                     let previous = self.loaded.get_mut(path);
                     let kept = previous.is_some();
                     if policy_changed && let Some(loaded) = previous {
                         loaded.regrant(&self.policy);
                     }
-                    tracing::error!(error = %e, kept_previous_version = kept, "plugin not loaded");
+                    tracing::error!(error = %error, kept_previous_version = kept, "plugin not loaded");
                     problems.push(if kept {
-                        format!("{e}; the previous version keeps serving")
+                        format!("{error}; the previous version keeps serving")
                     } else {
-                        e.to_string()
+                        error.to_string()
                     });
-                    errors.push(e);
+                    errors.push(error);
                 }
             }
         }
+        // A policy that now pins other bytes withdraws a version that was admitted before.
+        let policy = &self.policy;
+        self.loaded.retain(|path, loaded| {
+            match pin_refusal(policy, path, loaded.plugin.info().name.as_str(), loaded.digest) {
+                None => true,
+                Some(error) => {
+                    tracing::error!(error = %error, "plugin withdrawn");
+                    problems.push(format!("{error}; withdrawn"));
+                    errors.push(error);
+                    false
+                }
+            }
+        });
         self.problems = problems;
         errors
     }
 
-    /// The plugins to serve, in file-name order; a second plugin with a name already taken is
-    /// reported and left out.
-    pub fn plugins(&self) -> (Vec<Arc<Plugin>>, Vec<LoadError>) {
-        let mut served: Vec<Arc<Plugin>> = Vec::new();
-        let mut duplicates = Vec::new();
-        for (path, loaded) in &self.loaded {
-            let name = &loaded.plugin.info().name;
-            if served.iter().any(|p| p.info().name == *name) {
-                duplicates.push(LoadError::Duplicate { path: path.clone(), name: name.clone() });
-            } else {
-                served.push(Arc::clone(&loaded.plugin));
+    /// Load `path` if its bytes changed (re-granting an unchanged one when the policy did).
+    /// Identity comes from the file name: the component must call itself by it, and a digest
+    /// the policy pins for that name must be the file's.
+    async fn load_file(&mut self, runtime: &Runtime, path: &Path, policy_changed: bool) -> Result<(), LoadError> {
+        let id = PluginName::of_file(path).map_err(|reason| LoadError::FileName { path: path.to_owned(), reason })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let digest = ComponentDigest::of(&bytes);
+        if let Some(loaded) = self.loaded.get_mut(path)
+            && loaded.digest == digest
+        {
+            if policy_changed {
+                loaded.regrant(&self.policy);
             }
+            return Ok(());
         }
-        (served, duplicates)
+        // Checked before compiling: bytes the operator did not approve are never run.
+        if let Some(error) = pin_refusal(&self.policy, path, id.as_str(), digest) {
+            return Err(error);
+        }
+        let plugin = runtime.load_bytes(path, bytes).await?;
+        check_identity(path, &id, &plugin)?;
+        let plugin = plugin.with_grants(self.policy.grants_for(id.as_str()));
+        tracing::info!(plugin = %id, version = %plugin.info().version, tools = plugin.info().tools.len(),
+            path = %path.display(), sha256 = %digest, "plugin loaded");
+        self.loaded.insert(path.to_owned(), Loaded { digest, plugin: Arc::new(plugin) });
+        Ok(())
     }
+
+    /// The plugins to serve, in file-name order. Each is named by its file, so no two share a
+    /// name.
+    pub fn plugins(&self) -> Vec<Arc<Plugin>> {
+        self.loaded.values().map(|loaded| Arc::clone(&loaded.plugin)).collect()
+    }
+}
+
+/// Refuse `plugin` unless it calls itself by the name of the file it came from: identity is
+/// the operator's file name, never what a component declares (so a second file cannot take
+/// over another plugin's grants by declaring its name).
+pub fn check_identity(path: &Path, id: &PluginName, plugin: &Plugin) -> Result<(), LoadError> {
+    let declared = &plugin.info().name;
+    if declared == id.as_str() {
+        return Ok(());
+    }
+    Err(LoadError::NameMismatch { path: path.to_owned(), id: id.to_string(), declared: declared.clone() })
+}
+
+/// Why `policy` refuses the bytes with `digest` as plugin `id`, if it pins that plugin to others.
+fn pin_refusal(policy: &Policy, path: &Path, id: &str, digest: ComponentDigest) -> Option<LoadError> {
+    let pinned = policy.pinned_digest(id)?;
+    (pinned != digest).then(|| LoadError::DigestMismatch {
+        path: path.to_owned(),
+        id: id.to_owned(),
+        found: digest,
+        pinned,
+    })
 }
 
 /// What a burst of file events touched.
@@ -321,10 +349,8 @@ async fn apply(set: &mut PluginSet, runtime: &Runtime, registry: &Registry, touc
     let policy_changed = touched.policy && set.policy_file_changed();
     if touched.plugins || policy_changed {
         set.scan(runtime, policy_changed).await;
-        let mut problems = set.problems().to_vec();
-        let (plugins, duplicates) = set.plugins();
-        problems.extend(duplicates.iter().map(ToString::to_string));
-        let swap = registry.replace(plugins);
+        let problems = set.problems().to_vec();
+        let swap = registry.replace(set.plugins());
         // `health` reports these itself, from the table that refused them.
         for refusal in &swap.refusals {
             tracing::error!(%refusal, "refused");
@@ -402,8 +428,7 @@ mod tests {
     }
 
     fn greeting(set: &PluginSet) -> Option<String> {
-        let (plugins, _) = set.plugins();
-        plugins.first().and_then(|p| p.grants().config.get("greeting").cloned())
+        set.plugins().first().and_then(|p| p.grants().config.get("greeting").cloned())
     }
 
     #[tokio::test]

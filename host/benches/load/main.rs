@@ -147,12 +147,12 @@ fn main() -> ExitCode {
 /// The whole run; returns how many calls or starts failed.
 async fn bench(settings: &Settings) -> Result<usize, String> {
     let repo = report::repo_root();
-    let fixture_path = repo.join("tests/plugins/bench.wasm");
+    let fixture_path = repo.join("tests/plugins/bench00.wasm");
     let fixture = std::fs::read(&fixture_path).map_err(|e| format!("{}: {e}", fixture_path.display()))?;
     let tmp = tempfile::tempdir().map_err(|e| format!("temporary directory: {e}"))?;
     let one_plugin = tmp.path().join("plugins-1");
     std::fs::create_dir_all(&one_plugin).map_err(|e| e.to_string())?;
-    std::fs::write(one_plugin.join("bench.wasm"), &fixture).map_err(|e| e.to_string())?;
+    std::fs::write(one_plugin.join("bench00.wasm"), &fixture).map_err(|e| e.to_string())?;
     let twenty = startup::patched_copies(&fixture, workload::PLUGIN, 20, &tmp.path().join("plugins-20"))?;
 
     let echo = Arc::new(Workload::echo());

@@ -44,6 +44,8 @@ pub(super) struct PluginFile {
     /// Serve the plugin's tools unprefixed (`test_x`, not `plugin__test_x`).
     #[serde(default)]
     pub(super) bare_tool_names: bool,
+    /// The SHA-256 of the only component file that may serve as this plugin.
+    pub(super) sha256: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::digest::ComponentDigest;
 use crate::runtime::{DirectoryGrant, Limits, PluginGrants};
 pub use review::GrantReview;
 
@@ -32,12 +33,14 @@ pub enum PolicyError {
 pub struct Policy {
     defaults: Limits,
     plugins: BTreeMap<String, PluginGrants>,
+    /// Plugins pinned to one component file (`plugins.<id>.sha256`).
+    digests: BTreeMap<String, ComponentDigest>,
 }
 
 impl Policy {
     /// No grants at all; every plugin runs with `defaults`.
     pub fn deny_all(defaults: Limits) -> Self {
-        Self { defaults, plugins: BTreeMap::new() }
+        Self { defaults, plugins: BTreeMap::new(), digests: BTreeMap::new() }
     }
 
     /// Read and validate the policy at `path`, on top of `base` limits (from the command line).
@@ -54,8 +57,14 @@ impl Policy {
         })?;
         let defaults = apply_limits("defaults", base, &parsed.defaults)?;
         let mut plugins = BTreeMap::new();
+        let mut digests = BTreeMap::new();
         for (name, plugin) in &parsed.plugins {
             let key = format!("plugins.{name}");
+            if let Some(text) = &plugin.sha256 {
+                let digest = ComponentDigest::parse(text)
+                    .map_err(|reason| PolicyError::Invalid { key: format!("{key}.sha256"), reason })?;
+                digests.insert(name.clone(), digest);
+            }
             let mut grants = PluginGrants {
                 limits: apply_limits(&key, defaults.clone(), &plugin.limits)?,
                 env: plugin.env.clone(),
@@ -75,7 +84,13 @@ impl Policy {
             }
             plugins.insert(name.clone(), grants);
         }
-        Ok(Self { defaults, plugins })
+        Ok(Self { defaults, plugins, digests })
+    }
+
+    /// The digest the policy pins plugin `name` to, if it pins one: then no other file may
+    /// serve as that plugin.
+    pub fn pinned_digest(&self, name: &str) -> Option<ComponentDigest> {
+        self.digests.get(name).copied()
     }
 
     /// What plugin `name` may do (deny-all with the default limits if the policy omits it).
@@ -175,6 +190,16 @@ mod tests {
         assert!(!policy.grants_for("unnamed").bare_tool_names);
         let misplaced = parse("[defaults]\nbare_tool_names = true\n").expect_err("not a limit").to_string();
         assert!(misplaced.contains("bare_tool_names"), "{misplaced}");
+    }
+
+    #[test]
+    fn a_plugin_can_be_pinned_to_one_digest() {
+        let digest = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let policy = parse(&format!("[plugins.devops]\nsha256 = \"{}\"\n", digest.to_uppercase())).expect("valid");
+        assert_eq!(policy.pinned_digest("devops").map(|d| d.hex()).as_deref(), Some(digest));
+        assert_eq!(policy.pinned_digest("echo"), None);
+        let bad = parse("[plugins.devops]\nsha256 = \"abc\"\n").expect_err("not a digest").to_string();
+        assert!(bad.starts_with("plugins.devops.sha256:"), "{bad}");
     }
 
     #[test]

@@ -15,6 +15,9 @@ use crate::worker::WorkerHandle;
 pub struct PluginHealth {
     pub name: String,
     pub version: String,
+    /// The file it was loaded from (its name is the plugin's), and the SHA-256 of its bytes.
+    pub file: String,
+    pub sha256: String,
     /// Tools admitted from this plugin.
     pub tools: usize,
 }

@@ -47,9 +47,10 @@ impl Table {
         let mut refusals = Vec::new();
         let name = ToolName::builtin(HEALTH_TOOL).unwrap_or_else(|e| unreachable!("constant name is valid: {e}"));
         table.specs.insert(name.clone(), health::spec(name));
-        let claims = bare_claims(&plugins);
+        let files = name_claims(&plugins);
+        let claims = bare_claims(&plugins, &files);
         for plugin in &plugins {
-            table.admit_plugin(plugin, &claims, pins, &mut refusals);
+            table.admit_plugin(plugin, &files, &claims, pins, &mut refusals);
         }
         table.sources = plugins;
         table.refusals.clone_from(&refusals);
@@ -59,6 +60,7 @@ impl Table {
     fn admit_plugin(
         &mut self,
         source: &Arc<Plugin>,
+        files: &NameClaims,
         claims: &BareClaims,
         pins: &mut Pins,
         refusals: &mut Vec<Refusal>,
@@ -71,10 +73,15 @@ impl Table {
                 return;
             }
         };
-        if self.plugins.iter().any(|p| p.name == info.name) {
+        // The plugin set names each plugin by its file, so this takes two directories' worth of
+        // plugins; refused for every claimant all the same, so the order of files never decides.
+        if let Some(claimants) = files.get(info.name.as_str()).filter(|c| c.len() > 1) {
             refusals.push(Refusal {
-                subject: format!("plugin {plugin}"),
-                reason: "another loaded plugin already has this name".into(),
+                subject: format!("plugin {plugin} ({})", source.path().display()),
+                reason: format!(
+                    "the name is claimed by {}; none of them is served until only one does",
+                    claimants.join(" and ")
+                ),
             });
             return;
         }
@@ -115,21 +122,36 @@ impl Table {
                 Err(reason) => refusals.push(Refusal { subject, reason }),
             }
         }
-        self.plugins.push(PluginHealth { name: info.name.clone(), version: info.version.clone(), tools: admitted });
+        self.plugins.push(PluginHealth {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            file: source.path().file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(),
+            sha256: source.digest().hex(),
+            tools: admitted,
+        });
     }
+}
+
+/// Plugin name → the files of the plugins that carry it.
+type NameClaims = BTreeMap<String, Vec<String>>;
+
+fn name_claims(plugins: &[Arc<Plugin>]) -> NameClaims {
+    let mut claims = NameClaims::new();
+    for plugin in plugins {
+        claims.entry(plugin.info().name.clone()).or_default().push(plugin.path().display().to_string());
+    }
+    claims
 }
 
 /// Every bare name the plugins that would be admitted claim (a plugin refused whole for its name
 /// claims nothing), each with its claimants in load order.
-fn bare_claims(plugins: &[Arc<Plugin>]) -> BareClaims {
+fn bare_claims(plugins: &[Arc<Plugin>], files: &NameClaims) -> BareClaims {
     let mut claims = BareClaims::new();
-    let mut names: Vec<&str> = Vec::new();
     for plugin in plugins {
         let info = plugin.info();
-        if PluginName::parse(&info.name).is_err() || names.contains(&info.name.as_str()) {
+        if PluginName::parse(&info.name).is_err() || files.get(&info.name).is_some_and(|f| f.len() > 1) {
             continue;
         }
-        names.push(&info.name);
         if plugin.grants().bare_tool_names {
             for tool in &info.tools {
                 let claimants = claims.entry(tool.name.clone()).or_default();

@@ -21,8 +21,27 @@ pub enum LoadError {
     WorldVersion { path: PathBuf, found: String },
     #[error("{path}: describe() failed: {reason}")]
     Describe { path: PathBuf, reason: CallFailure },
-    #[error("{path}: a plugin named {name:?} is already loaded from another file")]
-    Duplicate { path: PathBuf, name: String },
+    /// A plugin is named by its file, so the file name must be a plugin name.
+    #[error("{path}: the file name is not a plugin name ({reason}); a plugin is named by its file, e.g. devops.wasm")]
+    FileName { path: PathBuf, reason: crate::ids::NameError },
+    /// The component calls itself something other than its file name. Identity comes from the
+    /// operator's file name, never from the component, so it is refused rather than renamed.
+    #[error(
+        "{path}: the component declares the plugin name {declared:?} (the plugin of {declared}.wasm), but this \
+         file holds plugin {id:?}: a plugin is named by its file, so it is refused"
+    )]
+    NameMismatch { path: PathBuf, id: String, declared: String },
+    /// The policy pins this plugin to other bytes.
+    #[error(
+        "{path}: SHA-256 {found} differs from the digest the policy pins plugin {id:?} to ({pinned}, \
+         plugins.{id}.sha256); refused"
+    )]
+    DigestMismatch {
+        path: PathBuf,
+        id: String,
+        found: crate::digest::ComponentDigest,
+        pinned: crate::digest::ComponentDigest,
+    },
     #[error("{path}: describe() returned {size} bytes of text; the limit is {limit}")]
     DescribeTooLarge { path: PathBuf, size: usize, limit: usize },
 }

@@ -15,8 +15,10 @@ use super::types::{
     WORLD_VERSION,
 };
 use super::{Plugin, Runtime};
+use crate::digest::ComponentDigest;
 
 pub(super) async fn load(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
+    let digest = ComponentDigest::of(&bytes);
     let component =
         compile(runtime, path, bytes).await.map_err(|detail| LoadError::Compile { path: path.to_owned(), detail })?;
     // Before linking: an older or newer world fails type-checking with an obscure message, when
@@ -36,7 +38,7 @@ pub(super) async fn load(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Resu
     let limits = &grants.limits;
     let budget = limits.describe_timeout;
     let file_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let site = CallSite { plugin: &file_name, tool: "describe", grants: &grants, audit: &runtime.audit };
+    let site = CallSite { plugin: &file_name, digest, tool: "describe", grants: &grants, audit: &runtime.audit };
     let mut store = sandbox::new_store(&runtime.engine, &site, budget, CallContext::default())
         .map_err(|reason| LoadError::Describe { path: path.to_owned(), reason })?;
     let described = sandbox::run_guarded(&mut store, budget, async |store| {
@@ -50,7 +52,7 @@ pub(super) async fn load(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Resu
     if size > limits.max_describe_bytes {
         return Err(LoadError::DescribeTooLarge { path: path.to_owned(), size, limit: limits.max_describe_bytes });
     }
-    Ok(Plugin { path: path.to_owned(), info: convert_info(described), grants, pre })
+    Ok(Plugin { path: path.to_owned(), digest, info: convert_info(described), grants, pre })
 }
 
 /// Compile (or fetch from the cache) on a blocking thread: compiling takes hundreds of

@@ -25,6 +25,7 @@ use std::time::Instant;
 use wasmtime::Engine;
 
 use crate::audit::{Audit, AuditRecord};
+use crate::digest::ComponentDigest;
 use crate::metrics::{CallPhase, Metrics};
 use wasmtime::component::{HasSelf, Linker};
 
@@ -75,6 +76,8 @@ impl std::fmt::Debug for Runtime {
 /// A loaded plugin: type-checked and ready to instantiate per call.
 pub struct Plugin {
     path: PathBuf,
+    /// SHA-256 of the file's bytes as loaded: stamped on every audit record of its calls.
+    digest: ComponentDigest,
     info: PluginInfo,
     grants: Arc<PluginGrants>,
     pre: PluginPre<CallState>,
@@ -82,7 +85,11 @@ pub struct Plugin {
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Plugin").field("path", &self.path).field("name", &self.info.name).finish_non_exhaustive()
+        f.debug_struct("Plugin")
+            .field("path", &self.path)
+            .field("name", &self.info.name)
+            .field("digest", &self.digest)
+            .finish_non_exhaustive()
     }
 }
 
@@ -100,11 +107,22 @@ impl Plugin {
         &self.path
     }
 
+    /// SHA-256 of the bytes this plugin was compiled from.
+    pub fn digest(&self) -> ComponentDigest {
+        self.digest
+    }
+
     /// The same compiled plugin with other grants (after the policy changed), leaving this one
     /// untouched for calls still running with it.
     #[must_use]
     pub fn regranted(&self, grants: PluginGrants) -> Self {
-        Self { path: self.path.clone(), info: self.info.clone(), grants: Arc::new(grants), pre: self.pre.clone() }
+        Self {
+            path: self.path.clone(),
+            digest: self.digest,
+            info: self.info.clone(),
+            grants: Arc::new(grants),
+            pre: self.pre.clone(),
+        }
     }
 
     /// This plugin with the operator's grants (replacing the deny-all default it loads with).
@@ -191,6 +209,7 @@ impl Runtime {
             principal: principal.as_deref(),
             agent_id: agent_id.as_deref(),
             plugin: &plugin.info.name,
+            plugin_sha256: &plugin.digest.hex(),
             tool,
             outcome,
             duration_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -211,7 +230,13 @@ impl Runtime {
         let started = Instant::now();
         let limits = &plugin.grants.limits;
         let budget = limits.call_timeout;
-        let site = CallSite { plugin: &plugin.info.name, tool, grants: &plugin.grants, audit: &self.audit };
+        let site = CallSite {
+            plugin: &plugin.info.name,
+            digest: plugin.digest,
+            tool,
+            grants: &plugin.grants,
+            audit: &self.audit,
+        };
         let mut store = match sandbox::new_store(&self.engine, &site, budget, ctx) {
             Ok(store) => store,
             Err(failure) => return (Err(failure), Instant::now()),

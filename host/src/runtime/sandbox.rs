@@ -57,6 +57,8 @@ enum Interrupt {
 /// (the egress hooks hold it too, since wasi-http needs them as a separate value).
 pub(crate) struct CallScope {
     pub(crate) plugin: String,
+    /// SHA-256 of the plugin's component, lower-case hex, for the audit trail.
+    pub(crate) plugin_sha256: String,
     /// The tool being called (`describe` while loading).
     pub(crate) tool: String,
     pub(crate) grants: Arc<PluginGrants>,
@@ -119,6 +121,7 @@ pub(crate) struct Captured {
 /// Who is calling what, for the sandbox of one call.
 pub(crate) struct CallSite<'a> {
     pub(crate) plugin: &'a str,
+    pub(crate) digest: crate::digest::ComponentDigest,
     pub(crate) tool: &'a str,
     pub(crate) grants: &'a Arc<PluginGrants>,
     pub(crate) audit: &'a Audit,
@@ -152,6 +155,7 @@ pub(crate) fn new_store(
     table.set_max_capacity(MAX_TABLE_ENTRIES);
     let scope = Arc::new(CallScope {
         plugin: site.plugin.to_owned(),
+        plugin_sha256: site.digest.hex(),
         tool: site.tool.to_owned(),
         grants: Arc::clone(site.grants),
         audit: site.audit.clone(),

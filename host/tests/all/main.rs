@@ -17,6 +17,7 @@ mod content;
 mod demo;
 mod devops;
 mod front_door;
+mod identity;
 mod legacy_http;
 mod loading;
 mod network;

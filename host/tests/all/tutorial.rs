@@ -1,6 +1,6 @@
 //! Keeps `docs/plugin-development.md` true: every source file it shows is the file in the
 //! repository byte for byte, the files it says `new-plugin` generates are what the templates
-//! render, and the tutorial plugin (`tests/plugins/tutorial.wasm`) answers the commands shown
+//! render, and the tutorial plugin (`tests/plugins/notes.wasm`) answers the commands shown
 //! with the output shown. Owns nothing but temporary directories; reads the doc and sources.
 //!
 //! Markers in the doc, each directly followed by a fenced code block:
@@ -203,7 +203,7 @@ fn sanctum(args: &[&str], extra: &[&Path]) -> (Option<i32>, String, String) {
 #[test]
 fn the_tutorial_plugin_answers_as_the_doc_shows() {
     let doc = doc();
-    let wasm = plugin_file("tutorial.wasm");
+    let wasm = plugin_file("notes.wasm");
     let dir = tempfile::tempdir().expect("temp dir");
     let notes = dir.path().join("notes");
     std::fs::create_dir(&notes).expect("mkdir notes");

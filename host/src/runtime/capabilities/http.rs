@@ -58,6 +58,7 @@ impl WasiHttpHooks for EgressHooks {
             }
             site.audit.record(&AuditRecord::Capability {
                 plugin: &site.plugin,
+                plugin_sha256: &site.plugin_sha256,
                 tool: &site.tool,
                 kind: "http",
                 target: &label,

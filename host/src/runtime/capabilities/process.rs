@@ -76,6 +76,7 @@ impl CallState {
         }
         self.scope.audit.record(&AuditRecord::Capability {
             plugin: &self.scope.plugin,
+            plugin_sha256: &self.scope.plugin_sha256,
             tool: &self.scope.tool,
             kind: "command",
             target: command,
