@@ -31,6 +31,12 @@ async fn start_api() -> (u16, Arc<Mutex<Vec<String>>>) {
                 async move { format!("you sent: {auth}") }
             }),
         )
+        .route(
+            "/host",
+            get(|headers: HeaderMap| async move {
+                headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned()
+            }),
+        )
         .route("/redirect", get(|| async { (StatusCode::FOUND, [(header::LOCATION, "http://10.1.2.3/admin")]) }))
         .route("/big", get(|| async { "z".repeat(2 << 20).into_response() }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -156,4 +162,23 @@ async fn an_oversized_response_is_cut_off_at_the_grant_cap() {
     assert!(refused.contains("unexpected HTTP response"), "{refused}");
     let ok = fetch(&net, &format!("http://127.0.0.1:{}/echo", net.port), json!([])).await.expect("still serving");
     assert_eq!(ok["status"], 200);
+}
+
+#[tokio::test]
+async fn user_info_in_a_url_is_refused_and_audited_as_written() {
+    let net = start().await;
+    let sneaky = format!("http://evil.example@127.0.0.1:{}/echo", net.port);
+    let refused = fetch(&net, &sneaky, json!([])).await.expect_err("user-info");
+    assert!(refused.contains("user-info"), "{refused}");
+    assert!(refused.contains(&format!("HTTP request to http://evil.example@127.0.0.1:{}", net.port)), "{refused}");
+    assert!(net.seen.lock().expect("lock").is_empty(), "nothing reached the API");
+    let audit = std::fs::read_to_string(&net.audit_log).expect("audit");
+    let denial = audit.lines().find(|l| l.contains(r#""result":"denied""#)).expect("a denial record");
+    assert!(denial.contains(&format!(r#""target":"http://evil.example@127.0.0.1:{}""#, net.port)), "{denial}");
+
+    // What the destination is told it was asked for is the granted authority, however the
+    // plugin spelt the port.
+    let odd = format!("http://127.0.0.1:0{}/host", net.port);
+    let reply = fetch(&net, &odd, json!([])).await.expect("granted");
+    assert_eq!(reply["body"], format!("127.0.0.1:{}", net.port));
 }

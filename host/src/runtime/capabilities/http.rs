@@ -42,6 +42,7 @@ impl WasiHttpHooks for EgressHooks {
         let site = Arc::clone(&self.scope);
         Box::new(async move {
             let started = Instant::now();
+            let request_uri = request.uri().clone();
             let target = Target::of(request.uri());
             let result = send(&site, request, target.as_ref()).await;
             let outcome = match &result {
@@ -49,7 +50,7 @@ impl WasiHttpHooks for EgressHooks {
                 Err(Refused::Denied(rule)) => CapabilityOutcome::Denied { rule: rule.clone() },
                 Err(Refused::Failed(error)) => CapabilityOutcome::Failed { reason: error.to_string() },
             };
-            let label = target.map_or_else(|_| "(invalid URL)".to_owned(), |t| t.label());
+            let label = requested(&request_uri);
             if let CapabilityOutcome::Denied { rule } = &outcome {
                 // wasi-http can only tell the guest "denied"; the host names the rule in its log
                 // and appends it to the call's tool error.
@@ -79,6 +80,20 @@ enum Refused {
     Failed(Error),
 }
 
+/// What the plugin asked for, as it wrote it: `scheme://authority`, for the audit trail and the
+/// denial message (the operator sees exactly what was requested, not what it was read as). Cut
+/// to a bounded length: it is the plugin's text.
+fn requested(uri: &http::Uri) -> String {
+    const MAX: usize = 300;
+    let mut text = match (uri.scheme_str(), uri.authority()) {
+        (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+        (None, Some(authority)) => authority.to_string(),
+        _ => "(no authority)".to_owned(),
+    };
+    crate::runtime::truncate_utf8(&mut text, MAX);
+    text
+}
+
 /// Where a request is going: only these three parts decide whether it is granted.
 struct Target {
     scheme: String,
@@ -97,6 +112,11 @@ impl Target {
             return Err(format!("scheme {scheme} is not http or https"));
         };
         let host = uri.host().ok_or("the URL has no host")?;
+        // `user@host`: refused rather than stripped. The user-info would otherwise reach the
+        // destination in the Host header and in what a plugin or a log believes the target is.
+        if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+            return Err("the URL carries user-info (`user@host`); send credentials through a granted secret".into());
+        }
         Ok(Self {
             scheme: scheme.as_str().to_owned(),
             host: host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase(),
@@ -106,6 +126,14 @@ impl Target {
 
     fn label(&self) -> String {
         format!("{}://{}:{}", self.scheme, self.host, self.port)
+    }
+
+    /// The Host header for this target: exactly the granted name, with the port unless it is
+    /// the scheme's default (whatever spelling of the authority the plugin used).
+    fn host_header(&self) -> String {
+        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        if self.port == default { host } else { format!("{host}:{}", self.port) }
     }
 }
 
@@ -131,6 +159,8 @@ async fn send(
     }
     let stream = connect(&addresses, timeout).await?;
     inject_secret(grant, &mut request)?;
+    let host = http::HeaderValue::try_from(target.host_header()).map_err(|_| failed(Error::HttpRequestUriInvalid))?;
+    request.headers_mut().insert(http::header::HOST, host);
     let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
     *request.uri_mut() =
         http::Uri::builder().path_and_query(path).build().map_err(|_| failed(Error::HttpRequestUriInvalid))?;
