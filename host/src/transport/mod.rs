@@ -12,13 +12,15 @@
 mod accept;
 pub mod auth;
 mod host_check;
+mod jsonrpc;
 mod limits;
 mod origin;
+mod outbox;
 mod request_id;
 mod sessions;
 mod sse;
 
-pub use accept::HEADER_READ_TIMEOUT;
+pub use accept::{HEADER_READ_TIMEOUT, WRITE_STALL_TIMEOUT};
 pub use auth::{AuthError, AuthSettings, Authenticator, check_exposure};
 pub use limits::FrontDoorLimits;
 
@@ -36,9 +38,6 @@ use tokio_util::sync::CancellationToken;
 use crate::mcp::{McpServer, Transport};
 use crate::metrics::Metrics;
 use crate::shutdown::Readiness;
-
-/// Largest request body accepted on any MCP route; larger ones get 413.
-pub const MAX_BODY_BYTES: usize = 4 << 20;
 
 /// Host names always accepted: the loopback names a local client uses.
 pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
@@ -77,6 +76,10 @@ pub fn router(mcp: McpServer, options: RouterOptions) -> Router {
     sessions.session_config.sse_retry = None;
     // The session book closes idle sessions; rmcp's own timer is the backstop.
     sessions.session_config.keep_alive = Some(limits.session_idle);
+    // rmcp keeps the messages of a cancelled request's stream for a resume (60 s by default).
+    // Without priming events or an event store no client resumes, so nothing is kept: a client
+    // cancelling in a loop must not make the server hold what those streams carried.
+    sessions.session_config.completed_cache_ttl = Duration::ZERO;
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts.clone())
         .with_sse_retry(None)

@@ -8,7 +8,7 @@
 //! `initialize` response and checks it on later requests. Owns no MCP semantics beyond
 //! recognising an `initialize` request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,13 +17,20 @@ use axum::extract::{Request, State};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use rmcp::model::RequestId;
 use rmcp::transport::streamable_http_server::session::SessionManager as _;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use tokio_util::sync::CancellationToken;
 
+use super::jsonrpc;
 use crate::principal::Principal;
 
 const SESSION_HEADER: &str = "mcp-session-id";
+
+/// Requests one session may have in flight at once (sent and not yet answered). Letta sends one
+/// at a time; a client past this is refused with 503 until answers drain, which bounds what a
+/// session can have the server hold for it.
+pub(crate) const MAX_IN_FLIGHT_PER_SESSION: usize = 32;
 
 #[derive(Debug)]
 struct Entry {
@@ -31,6 +38,21 @@ struct Entry {
     last_active: Instant,
     /// Cancelled to close the session (idle expiry); its transport ends it on that signal.
     close: CancellationToken,
+    /// Ids of the session's requests not yet answered: a second request with one of them is
+    /// refused (the protocol forbids reusing an id, and the answers are routed by it).
+    in_flight: HashSet<RequestId>,
+}
+
+/// Whether a session may start another request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admission {
+    Admitted,
+    /// A request with this id is still in flight on the session.
+    Duplicate,
+    /// The session has [`MAX_IN_FLIGHT_PER_SESSION`] requests in flight.
+    Full,
+    /// The session is not in the book (closed meanwhile).
+    Unknown,
 }
 
 /// Why a new session was refused.
@@ -94,8 +116,34 @@ impl SessionBook {
         if entries.len() >= self.max_total {
             return Err(SessionRefusal::ServerFull);
         }
-        entries.insert(id.to_owned(), Entry { principal: Arc::from(principal), last_active: Instant::now(), close });
+        let entry =
+            Entry { principal: Arc::from(principal), last_active: Instant::now(), close, in_flight: HashSet::new() };
+        entries.insert(id.to_owned(), entry);
         Ok(())
+    }
+
+    /// Record request `request` of `session` as in flight, unless its id already is or the
+    /// session is at its limit.
+    pub(crate) fn begin_request(&self, session: &str, request: &RequestId) -> Admission {
+        let Ok(mut entries) = self.entries.lock() else { return Admission::Unknown };
+        let Some(entry) = entries.get_mut(session) else { return Admission::Unknown };
+        if entry.in_flight.contains(request) {
+            Admission::Duplicate
+        } else if entry.in_flight.len() >= MAX_IN_FLIGHT_PER_SESSION {
+            Admission::Full
+        } else {
+            entry.in_flight.insert(request.clone());
+            Admission::Admitted
+        }
+    }
+
+    /// Request `request` of `session` was answered (or cancelled, or its stream dropped).
+    pub(crate) fn end_request(&self, session: &str, request: &RequestId) {
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some(entry) = entries.get_mut(session)
+        {
+            entry.in_flight.remove(request);
+        }
     }
 
     /// Whether `principal` may use session `id`; a use by its owner counts as activity.
@@ -172,34 +220,67 @@ pub(crate) struct McpSessions {
 }
 
 /// Bind `/mcp` sessions to their principal, cap them, and close them in rmcp when they expire.
+/// Every POST body is read here, capped (413 however it is framed), and its envelope checked
+/// before rmcp sees it: a reused in-flight id or non-object call arguments get their JSON-RPC
+/// error, and a session's requests in flight are bounded.
 pub(crate) async fn bind_mcp_sessions(State(state): State<McpSessions>, request: Request, next: Next) -> Response {
     let Some(principal) = request.extensions().get::<Principal>().map(|p| p.name().to_owned()) else {
         // Unreachable behind `authenticate`; refusing keeps an ordering mistake from opening a hole.
         return (StatusCode::UNAUTHORIZED, "unauthenticated\n").into_response();
     };
     let session = request.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(id) = session {
-        if state.book.touch(&id, &principal) == Owner::Other {
-            tracing::warn!(session = %log_id(&id), %principal, "a principal used another principal's session id");
-            return (StatusCode::NOT_FOUND, "session not found\n").into_response();
+    if let Some(id) = &session {
+        match state.book.touch(id, &principal) {
+            Owner::Other => {
+                tracing::warn!(session = %log_id(id), %principal, "a principal used another principal's session id");
+                return (StatusCode::NOT_FOUND, "session not found\n").into_response();
+            }
+            // rmcp answers an unknown session's DELETE with success; the spec says 404, as for
+            // POST and GET.
+            Owner::Unknown if request.method() == Method::DELETE => {
+                return (StatusCode::NOT_FOUND, "session not found\n").into_response();
+            }
+            _ => {}
         }
+    }
+    if request.method() != Method::POST {
         let ends = request.method() == Method::DELETE;
         let response = next.run(request).await;
-        if ends && response.status().is_success() {
+        if let Some(id) = session.filter(|_| ends && response.status().is_success()) {
             state.book.remove(&id);
         }
         return response;
     }
-    if request.method() != Method::POST {
-        return next.run(request).await;
-    }
-    // Only `initialize` opens a session (2026-07-28 requests are stateless), so the body is
-    // read here to tell them apart; it is capped like everywhere else.
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, state.max_body_bytes).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body is too large or was not received in time\n")
             .into_response();
     };
+    let envelope = match jsonrpc::peek(&bytes) {
+        Ok(envelope) => envelope,
+        Err(refusal) => return json_rpc_error(refusal),
+    };
+    if let Some(id) = session {
+        if let Some(cancelled) = &envelope.cancels {
+            state.book.end_request(&id, cancelled);
+        }
+        let mut in_flight = None;
+        if let Some(request_id) = envelope.request_id {
+            match state.book.begin_request(&id, &request_id) {
+                Admission::Admitted => in_flight = Some(InFlight { book: state.book.clone(), session: id, request_id }),
+                Admission::Duplicate => return json_rpc_error(jsonrpc::Refusal::duplicate(request_id)),
+                Admission::Full => return too_many_in_flight(),
+                // Closed meanwhile: rmcp answers it as an unknown session.
+                Admission::Unknown => {}
+            }
+        }
+        let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+        return match in_flight {
+            Some(in_flight) => in_flight.hold_until_sent(response),
+            None => response,
+        };
+    }
+    // Only `initialize` opens a session (2026-07-28 requests are stateless).
     let opens_session = is_initialize(&bytes);
     if opens_session && let Some(refusal) = state.book.would_refuse(&principal) {
         tracing::warn!(%principal, ?refusal, "refused a new /mcp session");
@@ -221,6 +302,46 @@ pub(crate) async fn bind_mcp_sessions(State(state): State<McpSessions>, request:
         });
     }
     response
+}
+
+/// A request of a session, in flight until its response has been sent (or dropped).
+struct InFlight {
+    book: SessionBook,
+    session: String,
+    request_id: RequestId,
+}
+
+impl InFlight {
+    /// `response`, releasing the request once its body is done.
+    fn hold_until_sent(self, response: Response) -> Response {
+        use futures::StreamExt as _;
+        let (parts, body) = response.into_parts();
+        let stream = body.into_data_stream().map(move |chunk| {
+            let _released_when_the_body_is = &self;
+            chunk
+        });
+        Response::from_parts(parts, Body::from_stream(stream))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.book.end_request(&self.session, &self.request_id);
+    }
+}
+
+/// A JSON-RPC error as the whole answer to a POST (allowed for any request on `/mcp`).
+fn json_rpc_error(refusal: jsonrpc::Refusal) -> Response {
+    axum::Json(refusal.message()).into_response()
+}
+
+pub(crate) fn too_many_in_flight() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+        format!("this session already has {MAX_IN_FLIGHT_PER_SESSION} requests in flight; wait for their answers\n"),
+    )
+        .into_response()
 }
 
 /// A session id as logs show it: a short digest. The id itself is a bearer capability (on

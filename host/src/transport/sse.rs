@@ -7,12 +7,18 @@
 //! response goes out on that session's stream only; comments keep idle streams alive.
 //!
 //! Each session belongs to the principal that opened it (registered in the session book, which
-//! caps and expires sessions); a POST by anyone else gets 404. A reader that stops reading is
-//! dropped once its buffer stays full for [`STALLED_READER_TIMEOUT`].
+//! caps and expires sessions); a POST by anyone else gets 404. What the session sends goes
+//! through its [`Outbox`], bounded in bytes: a reader that stops reading has its session closed
+//! instead of growing the server. A POST is refused with 503 while the session's reader is at
+//! that bound or has [`MAX_IN_FLIGHT_PER_SESSION`](super::sessions::MAX_IN_FLIGHT_PER_SESSION)
+//! requests unanswered; a request reusing an id still in flight, or calling a tool with
+//! non-object arguments, is answered with its JSON-RPC error on the stream.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::{Extension, Query, Request, State};
@@ -27,37 +33,42 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 
+use super::jsonrpc;
+use super::outbox::{Outbox, OutboxClosed, OutboxSink};
+use super::sessions::{Admission, SessionBook, log_id};
 use crate::mcp::{McpServer, Transport};
 use crate::principal::Principal;
 
-/// Messages buffered per direction and session. A client that posts faster than the session
-/// consumes gets 503; a reader slower than the server eventually stalls only its own session.
+/// Messages buffered from POSTs to the session's service. A client that posts faster than the
+/// session consumes gets 503.
 const CHANNEL_CAPACITY: usize = 64;
 
 /// Idle streams get a comment this often: it resets clients' read timeouts (Python: 300 s)
 /// and keeps proxies from closing a quiet connection during a long call.
 pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// How long a session's outgoing buffer may stay full before its reader counts as stalled and
-/// the session is closed: a client that never reads would otherwise pin the session's task and
-/// buffers for as long as its TCP connection lives.
-const STALLED_READER_TIMEOUT: Duration = Duration::from_secs(10);
+/// One open legacy session: where its POSTs go, and what it sends.
+#[derive(Debug, Clone)]
+struct SseSession {
+    to_server: mpsc::Sender<ClientJsonRpcMessage>,
+    outbox: Outbox,
+}
 
-/// The open legacy sessions: id → the sender feeding that session's service.
+/// The open legacy sessions by id.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct SseSessions(Arc<Mutex<HashMap<String, mpsc::Sender<ClientJsonRpcMessage>>>>);
+pub(crate) struct SseSessions(Arc<Mutex<HashMap<String, SseSession>>>);
 
 impl SseSessions {
-    fn insert(&self, id: &str, sender: mpsc::Sender<ClientJsonRpcMessage>) -> bool {
+    fn insert(&self, id: &str, session: SseSession) -> bool {
         // The session book has already applied the caps.
         let Ok(mut map) = self.0.lock() else {
             return false;
         };
-        map.insert(id.to_owned(), sender);
+        map.insert(id.to_owned(), session);
         true
     }
 
-    fn sender(&self, id: &str) -> Option<mpsc::Sender<ClientJsonRpcMessage>> {
+    fn get(&self, id: &str) -> Option<SseSession> {
         self.0.lock().ok()?.get(id).cloned()
     }
 
@@ -76,7 +87,7 @@ impl SseSessions {
 /// Removes its session when the client's stream is dropped (the client disconnected).
 struct SessionGuard {
     sessions: SseSessions,
-    book: super::sessions::SessionBook,
+    book: SessionBook,
     id: String,
 }
 
@@ -84,7 +95,7 @@ impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.sessions.remove(&self.id);
         self.book.remove(&self.id);
-        tracing::debug!(session = %super::sessions::log_id(&self.id), "legacy SSE session closed");
+        tracing::debug!(session = %log_id(&self.id), "legacy SSE session closed");
     }
 }
 
@@ -94,28 +105,34 @@ pub(crate) struct SseState {
     pub(crate) sessions: SseSessions,
     /// Ends every open stream at shutdown, so graceful shutdown is not held by idle clients.
     pub(crate) shutdown: CancellationToken,
-    /// Caps, principal binding and idle expiry, shared with `/mcp`.
-    pub(crate) book: super::sessions::SessionBook,
+    /// Caps, principal binding, idle expiry and requests in flight, shared with `/mcp`.
+    pub(crate) book: SessionBook,
     pub(crate) max_body_bytes: usize,
 }
 
 pub(crate) async fn open(State(state): State<SseState>, Extension(principal): Extension<Principal>) -> Response {
     let id = uuid::Uuid::new_v4().simple().to_string();
-    // Ends this session's stream: at shutdown, on idle expiry, or when its reader stalls.
+    // Ends this session's stream: at shutdown, on idle expiry, or when its outbox gives up.
     let close = state.shutdown.child_token();
     if let Err(refusal) = state.book.open(&id, principal.name(), close.clone()) {
         tracing::warn!(principal = %principal.name(), ?refusal, "refused a new SSE session");
         return refusal.into_response();
     }
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
-    let (to_client, from_server) = mpsc::channel::<ServerJsonRpcMessage>(CHANNEL_CAPACITY);
-    if !state.sessions.insert(&id, to_server) {
+    let forget = {
+        let (sessions, book, id) = (state.sessions.clone(), state.book.clone(), id.clone());
+        Arc::new(move |_: &str| {
+            sessions.remove(&id);
+            book.remove(&id);
+        })
+    };
+    let outbox = Outbox::new(&log_id(&id), close.clone(), forget);
+    if !state.sessions.insert(&id, SseSession { to_server, outbox: outbox.clone() }) {
         state.book.remove(&id);
         return (StatusCode::SERVICE_UNAVAILABLE, "too many open SSE sessions").into_response();
     }
     let handler = state.mcp.session(Transport::LegacySse);
-    let forget = SessionGuard { sessions: state.sessions.clone(), book: state.book.clone(), id: id.clone() };
-    let sink = Box::pin(to_reader(to_client, close.clone(), forget));
+    let sink = Answers { sink: outbox.sink(), book: state.book.clone(), session: id.clone() };
     // `serve` waits for `initialize`, which arrives by POST later: never await it here.
     tokio::spawn(async move {
         match handler.serve((sink, ReceiverStream::new(from_client))).await {
@@ -125,60 +142,53 @@ pub(crate) async fn open(State(state): State<SseState>, Extension(principal): Ex
             Err(e) => tracing::debug!(error = %e, "legacy SSE session ended before initialize"),
         }
     });
-    tracing::debug!(session = %super::sessions::log_id(&id), principal = %principal.name(), "legacy SSE session opened");
+    tracing::debug!(session = %log_id(&id), principal = %principal.name(), "legacy SSE session opened");
     let guard = SessionGuard { sessions: state.sessions.clone(), book: state.book, id: id.clone() };
-    Sse::new(events(&id, from_server, guard).take_until(close.cancelled_owned()))
+    Sse::new(events(&id, &outbox, guard).take_until(close.cancelled_owned()))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()
 }
 
-/// The session's reader stopped reading: its buffer stayed full too long.
-#[derive(Debug, thiserror::Error)]
-enum ReaderGone {
-    #[error("the SSE reader stopped reading")]
-    Stalled,
-    #[error("the SSE stream is closed")]
-    Closed,
+/// The session's service writes here: into the outbox, releasing each answered request id.
+struct Answers {
+    sink: OutboxSink,
+    book: SessionBook,
+    session: String,
 }
 
-/// Where the session's service writes: the stream's buffer, waiting at most
-/// [`STALLED_READER_TIMEOUT`] for room before closing the session. A stalled stream is not
-/// polled, so its own guard would not run: `forget` (dropped here) frees the session at once.
-fn to_reader(
-    to_client: mpsc::Sender<ServerJsonRpcMessage>,
-    close: CancellationToken,
-    forget: SessionGuard,
-) -> impl futures::Sink<ServerJsonRpcMessage, Error = ReaderGone> + Send + 'static {
-    futures::sink::unfold((to_client, close, forget), |(to_client, close, forget), message| async move {
-        match tokio::time::timeout(STALLED_READER_TIMEOUT, to_client.send(message)).await {
-            Ok(Ok(())) => Ok((to_client, close, forget)),
-            Ok(Err(_)) => Err(ReaderGone::Closed),
-            Err(_) => {
-                tracing::warn!(session = %super::sessions::log_id(&forget.id), "closing an SSE session whose reader stopped reading");
-                close.cancel();
-                drop(forget);
-                Err(ReaderGone::Stalled)
-            }
-        }
-    })
-}
+impl futures::Sink<ServerJsonRpcMessage> for Answers {
+    type Error = OutboxClosed;
 
-fn events(
-    id: &str,
-    from_server: mpsc::Receiver<ServerJsonRpcMessage>,
-    guard: SessionGuard,
-) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
-    let endpoint = Event::default().event("endpoint").data(format!("/messages?sessionId={id}"));
-    let messages = ReceiverStream::new(from_server).filter_map(move |message| {
-        let _session_lives_while_the_stream_does = &guard;
-        let event = match serde_json::to_string(&message) {
-            Ok(json) => Some(Ok(Event::default().event("message").data(json))),
-            Err(e) => {
-                tracing::warn!(error = %e, "dropping a server message that does not serialize");
-                None
-            }
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.sink).poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, message: ServerJsonRpcMessage) -> Result<(), Self::Error> {
+        let answered = match &message {
+            ServerJsonRpcMessage::Response(response) => Some(response.id.clone()),
+            ServerJsonRpcMessage::Error(error) => error.id.clone(),
+            _ => None,
         };
-        std::future::ready(event)
+        if let Some(id) = answered {
+            self.book.end_request(&self.session, &id);
+        }
+        Pin::new(&mut self.sink).start_send(message)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.sink).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut self.sink).poll_close(cx)
+    }
+}
+
+fn events(id: &str, outbox: &Outbox, guard: SessionGuard) -> impl Stream<Item = Result<Event, Infallible>> + use<> {
+    let endpoint = Event::default().event("endpoint").data(format!("/messages?sessionId={id}"));
+    let messages = outbox.stream().map(move |json| {
+        let _session_lives_while_the_stream_does = &guard;
+        Ok(Event::default().event("message").data(json))
     });
     stream::once(std::future::ready(Ok(endpoint))).chain(messages)
 }
@@ -209,16 +219,40 @@ pub(crate) async fn post(
     }
     // Another principal's session answers exactly like an unknown one.
     let owned = state.book.touch(&id, &principal) == super::sessions::Owner::Same;
-    let Some(sender) = state.sessions.sender(&id).filter(|_| owned) else {
+    let Some(session) = state.sessions.get(&id).filter(|_| owned) else {
         return (StatusCode::NOT_FOUND, "unknown or closed session").into_response();
     };
+    if session.outbox.refuses_more() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "this session's event stream is not being read; read it, or open a new session",
+        )
+            .into_response();
+    }
     let Ok(body) = axum::body::to_bytes(body, state.max_body_bytes).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body is over the size limit or stalled").into_response();
+    };
+    let envelope = match jsonrpc::peek(&body) {
+        Ok(envelope) => envelope,
+        // The answer to a request goes on the stream; the POST itself was accepted.
+        Err(refusal) => return answer_on_stream(&session, refusal),
     };
     let mut message: ClientJsonRpcMessage = match serde_json::from_slice(&body) {
         Ok(message) => message,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("not a JSON-RPC message: {e}")).into_response(),
     };
+    if let Some(cancelled) = &envelope.cancels {
+        state.book.end_request(&id, cancelled);
+    }
+    if let Some(request_id) = &envelope.request_id {
+        match state.book.begin_request(&id, request_id) {
+            Admission::Admitted => {}
+            Admission::Duplicate => return answer_on_stream(&session, jsonrpc::Refusal::duplicate(request_id.clone())),
+            Admission::Full => return super::sessions::too_many_in_flight(),
+            Admission::Unknown => return (StatusCode::NOT_FOUND, "unknown or closed session").into_response(),
+        }
+    }
     // Handlers read request headers (e.g. X-Agent-Id) the same way on every transport: rmcp
     // puts the HTTP parts into a request's extensions on /mcp, and so do we here.
     match &mut message {
@@ -230,12 +264,30 @@ pub(crate) async fn post(
         }
         _ => {}
     }
-    match sender.try_send(message) {
+    let release = |state: &SseState| {
+        if let Some(request_id) = &envelope.request_id {
+            state.book.end_request(&id, request_id);
+        }
+    };
+    match session.to_server.try_send(message) {
         Ok(()) => StatusCode::ACCEPTED.into_response(),
         Err(mpsc::error::TrySendError::Full(_)) => {
+            release(&state);
             (StatusCode::SERVICE_UNAVAILABLE, "session is overloaded; retry shortly").into_response()
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => (StatusCode::NOT_FOUND, "session has ended").into_response(),
+        Err(mpsc::error::TrySendError::Closed(_)) => {
+            release(&state);
+            (StatusCode::NOT_FOUND, "session has ended").into_response()
+        }
+    }
+}
+
+/// Answer a refused request on the session's stream, as the transport requires, and accept
+/// the POST that carried it.
+fn answer_on_stream(session: &SseSession, refusal: jsonrpc::Refusal) -> Response {
+    match session.outbox.push(&refusal.message()) {
+        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Err(_) => (StatusCode::NOT_FOUND, "session has ended").into_response(),
     }
 }
 
