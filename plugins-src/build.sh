@@ -10,6 +10,7 @@
 #   fixtures/conformance  -> tests/plugins/conformance.wasm (the MCP conformance suite's tools; tests/conformance/)
 #   fixtures/twin         -> tests/plugins/twin.wasm (tool names that clash with conformance's under bare names)
 #   fixtures/impostor     -> tests/plugins/impostor.wasm (declares the name `probe`: identity is the file name)
+#   fixtures/multi-memory -> tests/plugins/multi_memory.wasm (then add_memories.py gives it four more memories)
 #   fixtures/bench        -> tests/plugins/bench00.wasm (the load benchmark's plugin; host/benches/load/)
 # Not built here: tests/plugins/world_0_1.wasm, a frozen copy of pinned_v1.wasm as built against
 # sanctum:plugin@0.1.0, kept to test that the host refuses an old world by its version.
@@ -53,6 +54,7 @@ outputs=(
     "twin.wasm:tests/plugins/twin.wasm"
     "bench.wasm:tests/plugins/bench00.wasm"
     "impostor.wasm:tests/plugins/impostor.wasm"
+    "multi_memory.wasm:tests/plugins/multi_memory.wasm"
 )
 
 rustup target add "$target" >/dev/null 2>&1 || rustup target add "$target"
@@ -116,6 +118,10 @@ stale=()
 for pair in "${outputs[@]}"; do
     built="$built_dir/${pair%%:*}"
     committed="$repo_root/${pair#*:}"
+    if [[ "${pair%%:*}" == multi_memory.wasm ]]; then
+        python3 "$repo_root/plugins-src/fixtures/multi-memory/add_memories.py" "$built" "$built.composed"
+        built="$built.composed"
+    fi
     if $check; then
         if [[ ! -e "$committed" ]]; then
             stale+=("${pair#*:} (missing)")

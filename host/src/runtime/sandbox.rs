@@ -169,7 +169,7 @@ pub(crate) fn new_store(
         table,
         http: WasiHttpCtx::new(),
         egress: EgressHooks { scope },
-        limiter: MemoryLimiter { max_bytes: limits.memory_bytes, denied: false },
+        limiter: MemoryLimiter::new(limits.memory_bytes),
         reporter: Reporter::new(site.plugin, ctx.events, limits, Redactor::new(site.grants.secret_values())),
         cancel: ctx.cancel,
         interrupted: None,
@@ -276,26 +276,85 @@ fn panic_message(stderr: &[u8]) -> Option<String> {
     Some(message)
 }
 
-/// Caps linear memory and remembers whether it had to refuse a growth.
+/// Caps what one call's instance may hold, summed over every linear memory and table of every
+/// core instance in it (a component composed of nested components has several of each), and
+/// remembers whether it had to refuse. Initial sizes count: wasmtime reports each memory and
+/// table it creates as a growth from zero.
 struct MemoryLimiter {
     max_bytes: usize,
+    /// Bytes granted so far: memories plus tables at [`TABLE_ELEMENT_BYTES`] per element.
+    used_bytes: usize,
+    /// The last growth granted, taken back if wasmtime then fails to carry it out.
+    last_granted: usize,
     denied: bool,
 }
 
-/// Tables hold function references; this bounds them independently of memory.
+/// What a table element is charged against the budget: a pointer, as wasmtime stores one.
+const TABLE_ELEMENT_BYTES: usize = 8;
+
+/// Tables hold function references; one table may not grow past this many elements.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        let allowed = desired <= self.max_bytes;
-        if !allowed {
-            self.denied = true;
-        }
-        Ok(allowed)
+/// Linear memories, tables and core instances one call's instance may create, whatever their
+/// size (each costs host bookkeeping even when empty).
+const MAX_MEMORIES: usize = 16;
+const MAX_TABLES: usize = 64;
+const MAX_INSTANCES: usize = 64;
+
+impl MemoryLimiter {
+    fn new(max_bytes: usize) -> Self {
+        Self { max_bytes, used_bytes: 0, last_granted: 0, denied: false }
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+    /// Grant `more` bytes if the call's total stays within the cap.
+    fn grant(&mut self, more: usize) -> bool {
+        let total = self.used_bytes.saturating_add(more);
+        if total > self.max_bytes {
+            self.denied = true;
+            return false;
+        }
+        self.used_bytes = total;
+        self.last_granted = more;
+        true
+    }
+
+    fn take_back_last(&mut self) {
+        self.used_bytes = self.used_bytes.saturating_sub(std::mem::take(&mut self.last_granted));
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(self.grant(desired.saturating_sub(current)))
+    }
+
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.take_back_last();
+        Ok(())
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        Ok(self.grant(desired.saturating_sub(current).saturating_mul(TABLE_ELEMENT_BYTES)))
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.take_back_last();
+        Ok(())
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
     }
 }
 
@@ -311,11 +370,24 @@ mod tests {
     }
 
     #[test]
-    fn the_limiter_refuses_growth_past_the_cap_and_remembers_it() {
-        let mut limiter = MemoryLimiter { max_bytes: 1 << 20, denied: false };
+    fn the_limiter_caps_the_sum_of_every_memory_and_table_and_remembers_refusing() {
+        let mut limiter = MemoryLimiter::new(4 << 20);
+        // Two memories created at 1 MiB each, one grows to 2 MiB: 3 MiB in all.
         assert!(limiter.memory_growing(0, 1 << 20, None).expect("no error"));
+        assert!(limiter.memory_growing(0, 1 << 20, None).expect("no error"));
+        assert!(limiter.memory_growing(1 << 20, 2 << 20, None).expect("no error"));
         assert!(!limiter.denied);
-        assert!(!limiter.memory_growing(1 << 20, 2 << 20, None).expect("no error"));
+        // A third memory of 2 MiB would make 5 MiB: refused, although it alone is under the cap.
+        assert!(!limiter.memory_growing(0, 2 << 20, None).expect("no error"));
         assert!(limiter.denied);
+        // Tables count too, at a pointer per element.
+        let half_mib = (1 << 19) / TABLE_ELEMENT_BYTES;
+        assert!(limiter.table_growing(0, half_mib, None).expect("no error"));
+        assert!(!limiter.table_growing(0, half_mib + 1, None).expect("no error"), "the budget is spent");
+        // A growth wasmtime could not carry out is given back.
+        let mut limiter = MemoryLimiter::new(2 << 20);
+        assert!(limiter.memory_growing(0, 2 << 20, None).expect("no error"));
+        limiter.memory_grow_failed(wasmtime::format_err!("no memory")).expect("no error");
+        assert!(limiter.memory_growing(0, 2 << 20, None).expect("no error"));
     }
 }

@@ -149,3 +149,31 @@ async fn oversized_arguments_are_refused_before_the_plugin_runs() {
     }
     assert_still_serving(&server).await;
 }
+
+/// The `multi_memory` fixture's instance holds five linear memories: its own and four of 40 MiB
+/// (each under the 64 MiB limit alone). The limit bounds their sum, under either allocator: at
+/// 64 MiB the plugin cannot even be described; with room for all five it loads and answers.
+#[tokio::test]
+async fn the_memory_limit_bounds_every_memory_of_a_call_together() {
+    for allocator in [AllocatorArg::Pooling, AllocatorArg::OnDemand] {
+        let server = TestServer::start_with(plugins_dir(&["multi_memory.wasm", "echo.wasm"], &[]), |args| {
+            args.instance_allocator = allocator;
+        })
+        .await;
+        let [refused] = &server.load_errors[..] else { panic!("{allocator:?}: {:?}", server.load_errors) };
+        assert!(
+            refused.contains("multi_memory.wasm") && refused.contains("memory limit of 64 MiB"),
+            "{allocator:?}: {refused}"
+        );
+        assert_still_serving(&server).await;
+
+        let roomy = TestServer::start_with(plugins_dir(&["multi_memory.wasm"], &[]), |args| {
+            args.instance_allocator = allocator;
+            args.memory_limit_mib = 256;
+        })
+        .await;
+        assert!(roomy.load_errors.is_empty(), "{allocator:?}: {:?}", roomy.load_errors);
+        let pong = run(&roomy, "multi_memory__ping", json!({})).await.expect("fits in 256 MiB");
+        assert_eq!(pong.content, vec![Content::Text("pong".into())]);
+    }
+}
