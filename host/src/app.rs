@@ -143,6 +143,7 @@ pub enum LocalCall {
 
 /// Run one tool of the plugin at `args.plugin` through the same gate and sandbox as the server.
 pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
+    choose_containment(args.process_containment)?;
     let policy = load_policy(args.policy.as_deref(), args.limits())?;
     let runtime = Runtime::new(args.limits(), open_audit(&args.audit)?).context("starting the wasm runtime")?;
     // Named by its file, as in `serve`: the policy's grants for that name, and no other.
@@ -187,6 +188,7 @@ pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
 /// The runtime, with the compile cache when one is configured (a cache that cannot be used
 /// safely is reported and skipped: plugins are then compiled every time).
 pub fn start_runtime(args: &ServeArgs, audit: Audit, metrics: Metrics) -> anyhow::Result<Runtime> {
+    choose_containment(args.process_containment)?;
     let mut runtime = Runtime::with_allocator(args.limits(), audit, args.instance_allocator.into())
         .context("starting the wasm runtime")?;
     runtime.set_metrics(metrics);
@@ -196,6 +198,13 @@ pub fn start_runtime(args: &ServeArgs, audit: Audit, metrics: Metrics) -> anyhow
         tracing::warn!(error = %e, "compile cache off");
     }
     Ok(runtime)
+}
+
+fn choose_containment(choice: crate::config::ContainmentArg) -> anyhow::Result<()> {
+    if !crate::runtime::choose_process_containment(choice.into()) {
+        anyhow::bail!("--process-containment {choice:?} conflicts with the containment already in force");
+    }
+    Ok(())
 }
 
 /// The operator's policy, or deny-all when there is none.

@@ -31,8 +31,16 @@ impl std::fmt::Debug for Audit {
 pub enum CapabilityOutcome {
     /// Refused by policy; `rule` says which check refused it.
     Denied { rule: String },
-    /// A command ran to an exit status (none if killed) or its time limit.
-    Ran { status: Option<i32>, timed_out: bool },
+    /// A command ran. `ended`: `exited` (with `status`), `signaled` (`signal`), `timeout`,
+    /// `cancelled`, or `abandoned` (the call itself ended first). `descendants_killed`: processes
+    /// it left behind that the host killed when the run ended (when the mechanism can count them).
+    Ran {
+        ended: &'static str,
+        status: Option<i32>,
+        signal: Option<i32>,
+        timed_out: bool,
+        descendants_killed: Option<u32>,
+    },
     /// An HTTP request got a response with this status.
     Responded { status: u16 },
     /// Allowed, but it could not be carried out.

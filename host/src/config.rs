@@ -71,6 +71,9 @@ pub struct CallArgs {
     /// Where audit records go: a file, `-` for stderr, or `off`.
     #[arg(long, default_value = "off")]
     pub audit: String,
+    /// How the processes of granted commands are contained (see `serve --help`).
+    #[arg(long, env = "SANCTUM_PROCESS_CONTAINMENT", value_enum, default_value_t = ContainmentArg::Auto)]
+    pub process_containment: ContainmentArg,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -137,10 +140,34 @@ pub struct ServeArgs {
     /// start-up (address space only), `on-demand` maps and unmaps memory per call.
     #[arg(long, env = "SANCTUM_INSTANCE_ALLOCATOR", value_enum, default_value_t = AllocatorArg::Pooling)]
     pub instance_allocator: AllocatorArg,
+    /// How every process a granted command starts is kept inside its run: `auto` uses a PID
+    /// namespace per run where the kernel allows it (a user namespace too when unprivileged),
+    /// else the fallback; `subreaper` forces the fallback (sanctum adopts the run's orphans and
+    /// kills them when it ends). The mechanism in force is logged at start-up and shown by `check`.
+    #[arg(long, env = "SANCTUM_PROCESS_CONTAINMENT", value_enum, default_value_t = ContainmentArg::Auto)]
+    pub process_containment: ContainmentArg,
     /// Threads serving HTTP and MCP. Default: one per core minus the one the plugin worker
     /// keeps busy, at least one.
     #[arg(long, env = "SANCTUM_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_threads: Option<u16>,
+}
+
+/// `--process-containment` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ContainmentArg {
+    /// Each command run in its own PID namespace where the kernel allows it, else the fallback.
+    Auto,
+    /// The fallback: sanctum adopts and kills a run's orphaned descendants (child subreaper).
+    Subreaper,
+}
+
+impl From<ContainmentArg> for crate::runtime::ProcessContainment {
+    fn from(arg: ContainmentArg) -> Self {
+        match arg {
+            ContainmentArg::Auto => Self::Auto,
+            ContainmentArg::Subreaper => Self::Subreaper,
+        }
+    }
 }
 
 /// `--instance-allocator` values.
@@ -183,6 +210,7 @@ impl ServeArgs {
             store: StoreArgs::off(),
             watch: false,
             instance_allocator: AllocatorArg::Pooling,
+            process_containment: ContainmentArg::Auto,
             http_threads: None,
         }
     }

@@ -40,9 +40,17 @@ use bindings::{Plugin as PluginBindings, PluginPre};
 use engine::EpochTicker;
 use sandbox::{CallSite, CallState};
 
+pub use capabilities::containment::ProcessContainment;
+
 /// How the children of granted commands are confined on this machine (checks the kernel).
 pub fn child_confinement() -> String {
     capabilities::process::confinement()
+}
+
+/// Contain command runs as `choice` says (one choice per process, made before the first run);
+/// false if a different one is already in force.
+pub fn choose_process_containment(choice: ProcessContainment) -> bool {
+    capabilities::containment::choose(choice)
 }
 
 /// Failure to start the runtime itself (not a plugin's fault).

@@ -16,6 +16,7 @@ mod containment;
 mod content;
 mod demo;
 mod devops;
+mod escapes;
 mod front_door;
 mod identity;
 mod legacy_http;

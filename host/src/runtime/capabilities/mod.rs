@@ -3,6 +3,7 @@
 //! writing an audit record either way.
 
 pub(crate) mod config;
+pub(crate) mod containment;
 pub(crate) mod http;
 mod net;
 pub(crate) mod process;

@@ -2,21 +2,25 @@
 //! names. No shell is involved anywhere: the program is exec'd directly with literal argv.
 //!
 //! Containment of the child: nothing inherited (environment cleared, stdin null unless granted,
-//! only fds 0/1/2 — Rust opens every other descriptor close-on-exec), its own process group that
-//! is killed whole on timeout or cancellation and then reaped (no orphans, no zombies), resource
-//! limits set before exec, and capped output (the rest is drained and discarded so the child
-//! never blocks on a full pipe).
+//! only fds 0/1/2 — Rust opens every other descriptor close-on-exec), resource limits set before
+//! exec, and capped output (the rest is drained and discarded so the child never blocks on a full
+//! pipe). Every process the command starts stays inside the run and is gone when it ends
+//! ([`containment`](super::containment): a PID namespace, or the subreaper fallback). The time
+//! limit covers the whole run, whatever its descendants do with the pipes, and every run leaves
+//! one audit record saying how it ended.
 
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
+use super::containment;
 use crate::audit::{AuditRecord, CapabilityOutcome};
 use crate::runtime::bindings::process::{self, Output, RunError};
 use crate::runtime::grants::{ChildLimits, CommandGrant};
-use crate::runtime::sandbox::CallState;
+use crate::runtime::sandbox::{CallScope, CallState};
 
 /// How children of granted commands are confined on this machine, reported at start-up and by
 /// `sanctum check`.
@@ -27,10 +31,18 @@ pub(crate) fn confinement() -> String {
         "Landlock: NOT enforced (the kernel does not support it)"
     };
     format!(
-        "own process group (killed whole), cleared environment, fds 0-2 only, setrlimit (processes, CPU, \
-         address space, open files), no_new_privs; {landlock}"
+        "process tree: {}; cleared environment, fds 0-2 only, setrlimit (processes, CPU, address space, open \
+         files), no_new_privs; {landlock}",
+        containment::mechanism().describe()
     )
 }
+
+/// How long the output of a finished run may keep arriving: its processes are all gone, so
+/// the pipes are at their end; this only bounds the wait for the last bytes.
+const DRAIN_GRACE: Duration = Duration::from_millis(500);
+
+/// How long a run's namespace init gets to kill, count and report before it is killed itself.
+const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// Most further arguments a plugin may pass, and the longest one (bytes).
 const MAX_ARGS: usize = 64;
@@ -47,43 +59,76 @@ impl process::Host for CallState {
                  [plugins.{plugin}.commands.{command}] to the policy)",
                 plugin = self.scope.plugin
             );
-            self.audit_command(&command, CapabilityOutcome::Denied { rule: "no such command grant".into() }, started);
+            audit_command(
+                &self.scope,
+                &command,
+                CapabilityOutcome::Denied { rule: "no such command grant".into() },
+                started,
+            );
             return Err(RunError::NotGranted(reason));
         };
         if let Err(reason) = check_args(&grant, &args, stdin.as_deref()) {
-            self.audit_command(&command, CapabilityOutcome::Denied { rule: reason.clone() }, started);
+            audit_command(&self.scope, &command, CapabilityOutcome::Denied { rule: reason.clone() }, started);
             return Err(RunError::ArgumentRefused(reason));
         }
         // Epochs cannot interrupt a host call, so the child gets at most what is left of the call.
         let timeout = grant.timeout.min(self.scope.remaining_budget());
-        let result = tokio::select! {
-            result = run_child(&grant, &args, stdin, timeout) => result,
-            () = self.cancel.cancelled() => Err("the call was cancelled; the command was killed".to_owned()),
+        // Written even if the call is dropped mid-run (its hard deadline): then as `abandoned`.
+        let mut audit = RunAudit { scope: Arc::clone(&self.scope), command, started, outcome: None };
+        let result = run_child(&grant, &args, stdin, timeout, &self.cancel).await;
+        let (outcome, result) = match result {
+            Ok(run) => {
+                let outcome = run.outcome();
+                let result = if run.ended == Ended::Cancelled {
+                    Err("the call was cancelled; the command was killed".to_owned())
+                } else {
+                    Ok(run.output)
+                };
+                (outcome, result)
+            }
+            Err(reason) => (CapabilityOutcome::Failed { reason: reason.clone() }, Err(reason)),
         };
-        let outcome = match &result {
-            Ok(out) => CapabilityOutcome::Ran { status: out.status, timed_out: out.timed_out },
-            Err(reason) => CapabilityOutcome::Failed { reason: reason.clone() },
-        };
-        self.audit_command(&command, outcome, started);
+        audit.outcome = Some(outcome);
+        drop(audit);
         result.map_err(RunError::Failed)
     }
 }
 
-impl CallState {
-    fn audit_command(&self, command: &str, outcome: CapabilityOutcome, started: Instant) {
-        if let CapabilityOutcome::Denied { rule } = &outcome {
-            tracing::warn!(plugin = %self.scope.plugin, command, %rule, "command denied");
-        }
-        self.scope.audit.record(&AuditRecord::Capability {
-            plugin: &self.scope.plugin,
-            plugin_sha256: &self.scope.plugin_sha256,
-            tool: &self.scope.tool,
-            kind: "command",
-            target: command,
-            outcome,
-            duration_ms: started.elapsed().as_secs_f64() * 1e3,
+/// The audit record of one command run, written when dropped: with the outcome once known, as
+/// `abandoned` if the call ended before the run did.
+struct RunAudit {
+    scope: Arc<CallScope>,
+    command: String,
+    started: Instant,
+    outcome: Option<CapabilityOutcome>,
+}
+
+impl Drop for RunAudit {
+    fn drop(&mut self) {
+        let outcome = self.outcome.take().unwrap_or(CapabilityOutcome::Ran {
+            ended: Ended::Abandoned.name(),
+            status: None,
+            signal: None,
+            timed_out: false,
+            descendants_killed: None,
         });
+        audit_command(&self.scope, &self.command, outcome, self.started);
     }
+}
+
+fn audit_command(scope: &CallScope, command: &str, outcome: CapabilityOutcome, started: Instant) {
+    if let CapabilityOutcome::Denied { rule } = &outcome {
+        tracing::warn!(plugin = %scope.plugin, command, %rule, "command denied");
+    }
+    scope.audit.record(&AuditRecord::Capability {
+        plugin: &scope.plugin,
+        plugin_sha256: &scope.plugin_sha256,
+        tool: &scope.tool,
+        kind: "command",
+        target: command,
+        outcome,
+        duration_ms: started.elapsed().as_secs_f64() * 1e3,
+    });
 }
 
 /// Every further argument must be small, NUL-free, not an option unless allowed, and match an
@@ -119,12 +164,57 @@ fn full_match(pattern: &regex::Regex, text: &str) -> bool {
     pattern.find(text).is_some_and(|m| m.start() == 0 && m.end() == text.len())
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Exited,
+    Signaled,
+    Timeout,
+    Cancelled,
+    /// The call ended (its hard deadline) while the command ran; only the audit guard sees it.
+    Abandoned,
+}
+
+impl Ended {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Exited => "exited",
+            Self::Signaled => "signaled",
+            Self::Timeout => "timeout",
+            Self::Cancelled => "cancelled",
+            Self::Abandoned => "abandoned",
+        }
+    }
+}
+
+/// A finished run: what the plugin gets, and what the audit trail records.
+struct Run {
+    output: Output,
+    ended: Ended,
+    signal: Option<i32>,
+    descendants_killed: Option<u32>,
+}
+
+impl Run {
+    fn outcome(&self) -> CapabilityOutcome {
+        CapabilityOutcome::Ran {
+            ended: self.ended.name(),
+            status: self.output.status,
+            signal: self.signal,
+            timed_out: self.ended == Ended::Timeout,
+            descendants_killed: self.descendants_killed,
+        }
+    }
+}
+
 async fn run_child(
     grant: &CommandGrant,
     args: &[String],
     stdin: Option<Vec<u8>>,
     timeout: Duration,
-) -> Result<Output, String> {
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Run, String> {
+    let mut plan = containment::Plan::new().map_err(|e| format!("cannot prepare the command's containment: {e}"))?;
     let mut command = Command::new(&grant.program);
     command
         .args(&grant.leading_args)
@@ -139,12 +229,18 @@ async fn run_child(
         .process_group(0);
     // Built here, in the parent: creating rules allocates, which the child must not do.
     let ruleset = landlock_rules::ruleset(grant);
-    child_limits::apply(&mut command, grant.rlimits, ruleset.as_ref().map(std::os::fd::AsRawFd::as_raw_fd));
+    let report = plan.take_report_reader();
+    let in_namespace = plan.uses_namespace();
+    child_limits::apply(&mut command, grant.rlimits, ruleset.as_ref().map(std::os::fd::AsRawFd::as_raw_fd), plan);
     let spawned = command.spawn();
-    drop(ruleset); // the child holds its own copy until exec; CLOEXEC closes it then
+    // The child holds its own copies until exec (CLOEXEC closes them then); dropping the
+    // command drops ours, so the report pipe reads EOF once the namespace's init is gone.
+    drop(command);
+    drop(ruleset);
     let mut child = spawned.map_err(|e| format!("cannot start {}: {e}", grant.program.display()))?;
     let group = child.id();
-    // Declared after `child`, so on an early return or a cancelled call it drops first: the
+    let _running = group.and_then(|pid| i32::try_from(pid).ok()).map(containment::Running::new);
+    // Declared after `child`, so on an early return or a dropped call it drops first: the
     // group is killed while the child is still unreaped (see `exited_unreaped`).
     let mut kill_group_on_exit = GroupKiller(group);
 
@@ -157,21 +253,68 @@ async fn run_child(
     let stdout = tokio::spawn(read_capped(child.stdout.take(), grant.max_stdout_bytes));
     let stderr = tokio::spawn(read_capped(child.stderr.take(), grant.max_stderr_bytes));
 
-    let timed_out = tokio::time::timeout(timeout, exited_unreaped(group)).await.is_err();
-    // Whether it exited or timed out, the child is not reaped yet, so its process-group id still
-    // names its group: kill the group (the child on timeout, any grandchildren in every case).
+    // The limit covers the run, not the pipes: a descendant holding them open cannot stretch it.
+    let ended = tokio::select! {
+        exited = tokio::time::timeout(timeout, exited_unreaped(group)) => {
+            if exited.is_ok() { Ended::Exited } else { Ended::Timeout }
+        }
+        () = cancel.cancelled() => Ended::Cancelled,
+    };
+    // Whether it exited or was stopped, the child is not reaped yet, so its process-group id
+    // still names its group: kill the group (the child when stopped, anything left in every case).
+    if ended != Ended::Exited && in_namespace {
+        // Ask the namespace's init to kill and count everything first; kill it if it does not.
+        signal_group(group, containment::STOP_SIGNAL);
+        let _ = tokio::time::timeout(STOP_GRACE, exited_unreaped(group)).await;
+    }
     kill_group(group);
-    if timed_out {
+    if ended != Ended::Exited {
         exited_unreaped(group).await;
     }
     let waited = child.wait().await;
     // Reaped (or beyond our reach): from here on the id may name an unrelated process group.
     kill_group_on_exit.0 = None;
     let status = waited.map_err(|e| format!("waiting for the command failed: {e}"))?;
-    let status = if timed_out { None } else { status.code() };
-    let (stdout, stdout_truncated) = stdout.await.unwrap_or_default();
-    let (stderr, stderr_truncated) = stderr.await.unwrap_or_default();
-    Ok(Output { status, stdout, stderr, stdout_truncated, stderr_truncated, timed_out })
+    let (mut ended, mut code, mut signal, descendants_killed) = if in_namespace {
+        // The child is the namespace's supervisor; the command's own status comes from its init.
+        match report.and_then(containment::read_report) {
+            Some(report) => {
+                let (code, signal) = decode(report.wait_status);
+                (ended, code, signal, Some(report.descendants_killed))
+            }
+            None => (ended, None, None, None),
+        }
+    } else {
+        let descendants = containment::sweep_orphans();
+        (ended, status.code(), std::os::unix::process::ExitStatusExt::signal(&status), Some(descendants))
+    };
+    if ended == Ended::Exited && signal.is_some() {
+        ended = Ended::Signaled;
+    }
+    if ended != Ended::Exited && ended != Ended::Signaled {
+        (code, signal) = (None, None);
+    }
+    let drained = tokio::time::timeout(DRAIN_GRACE, async { (stdout.await, stderr.await) }).await;
+    let ((stdout, stdout_truncated), (stderr, stderr_truncated)) = match drained {
+        Ok((out, err)) => (out.unwrap_or_default(), err.unwrap_or_default()),
+        // Not reachable while containment holds (every writer is gone); if it ever were, the
+        // run still ends on time, without that output.
+        Err(_) => ((Vec::new(), true), (Vec::new(), true)),
+    };
+    let output =
+        Output { status: code, stdout, stderr, stdout_truncated, stderr_truncated, timed_out: ended == Ended::Timeout };
+    Ok(Run { output, ended, signal, descendants_killed })
+}
+
+/// Exit code and terminating signal from a raw wait status.
+fn decode(wait_status: i32) -> (Option<i32>, Option<i32>) {
+    if libc::WIFEXITED(wait_status) {
+        (Some(libc::WEXITSTATUS(wait_status)), None)
+    } else if libc::WIFSIGNALED(wait_status) {
+        (None, Some(libc::WTERMSIG(wait_status)))
+    } else {
+        (None, None)
+    }
 }
 
 /// Read everything from `pipe`, keeping the first `cap` bytes.
@@ -219,23 +362,36 @@ impl Drop for GroupKiller {
 }
 
 fn kill_group(group: Option<u32>) {
-    let Some(pid) = group.and_then(|id| i32::try_from(id).ok()).and_then(rustix::process::Pid::from_raw) else {
+    signal_group(group, libc::SIGKILL);
+}
+
+fn signal_group(group: Option<u32>, signal: libc::c_int) {
+    let Some(pid) = group.and_then(|id| i32::try_from(id).ok()).filter(|pid| *pid > 0) else {
         return;
     };
-    // ESRCH (already gone) is the normal case after a clean exit.
-    let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    // ESRCH (already gone) is the normal case after a clean exit. Only called while the group's
+    // leader is unreaped, so the number still names this run's group.
+    #[allow(unsafe_code)]
+    // SAFETY: kill(2) with plain integers; a negative pid addresses the process group.
+    unsafe {
+        libc::kill(-pid, signal);
+    }
 }
 
 mod child_limits {
-    //! Resource limits set in the child between fork and exec.
+    //! What runs in the child between fork and exec: containment first (in namespace mode it
+    //! forks twice and only the command's process comes back), then resource limits,
+    //! no_new_privs and the Landlock rules for the command itself.
     #![allow(unsafe_code)]
 
     use rustix::process::{Resource, Rlimit, setrlimit};
 
     use super::ChildLimits;
+    use super::containment::Plan;
 
-    pub(super) fn apply(command: &mut tokio::process::Command, limits: ChildLimits, landlock: Option<i32>) {
+    pub(super) fn apply(command: &mut tokio::process::Command, limits: ChildLimits, landlock: Option<i32>, plan: Plan) {
         let set = move || -> std::io::Result<()> {
+            plan.in_child()?;
             for (resource, value) in [
                 (Resource::Nproc, limits.max_processes),
                 (Resource::Cpu, limits.cpu_seconds),
@@ -256,9 +412,10 @@ mod child_limits {
             }
             Ok(())
         };
-        // SAFETY: the closure runs in the forked child before exec. It only makes syscalls
-        // (setrlimit, prctl, landlock_restrict_self) that are async-signal-safe, allocates
-        // nothing and touches no lock.
+        // SAFETY: the closure runs in the forked child before exec. It only makes system calls
+        // that are async-signal-safe (unshare, fork, waitpid, prctl, setrlimit,
+        // landlock_restrict_self, on data prepared before the fork), allocates nothing and
+        // touches no lock.
         unsafe {
             command.pre_exec(set);
         }
