@@ -11,6 +11,8 @@
 #   fixtures/twin         -> tests/plugins/twin.wasm (tool names that clash with conformance's under bare names)
 #   fixtures/impostor     -> tests/plugins/impostor.wasm (declares the name `probe`: identity is the file name)
 #   fixtures/multi-memory -> tests/plugins/multi_memory.wasm (then add_memories.py gives it four more memories)
+#   fixtures/schema-bomb  -> tests/plugins/schema_bomb.wasm (schemas that attack validation)
+#   validator             -> host/assets/validator.wasm (the host's own JSON Schema validator, embedded)
 #   fixtures/bench        -> tests/plugins/bench00.wasm (the load benchmark's plugin; host/benches/load/)
 # Not built here: tests/plugins/world_0_1.wasm, a frozen copy of pinned_v1.wasm as built against
 # sanctum:plugin@0.1.0, kept to test that the host refuses an old world by its version.
@@ -55,6 +57,8 @@ outputs=(
     "bench.wasm:tests/plugins/bench00.wasm"
     "impostor.wasm:tests/plugins/impostor.wasm"
     "multi_memory.wasm:tests/plugins/multi_memory.wasm"
+    "schema_bomb.wasm:tests/plugins/schema_bomb.wasm"
+    "schema_validator.wasm:host/assets/validator.wasm"
 )
 
 rustup target add "$target" >/dev/null 2>&1 || rustup target add "$target"
@@ -109,9 +113,13 @@ unset RUSTFLAGS
 echo "building plugins with $(rustc --version)" >&2
 # Run from plugins-src so the cargo config that applies does not depend on the caller's cwd;
 # --manifest-path, unlike the cwd, keeps the symlinked path.
+# The validator builds on its own: built together, cargo would unify its dependencies' features
+# (serde_json's among them) into every plugin, changing their bytes.
 (cd "$repo_root/plugins-src" &&
     cargo build --manifest-path "$src_dir/Cargo.toml" --locked --release --target "$target" \
-        --target-dir "$target_dir")
+        --target-dir "$target_dir" --workspace --exclude schema-validator &&
+    cargo build --manifest-path "$src_dir/Cargo.toml" --locked --release --target "$target" \
+        --target-dir "$target_dir" --package schema-validator)
 
 built_dir="$target_dir/$target/release"
 stale=()

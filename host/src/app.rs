@@ -82,6 +82,11 @@ pub async fn build(args: &ServeArgs, shutdown: CancellationToken) -> anyhow::Res
         .filter(|name| !plugins.iter().any(|p| p.info().name == *name))
         .map(str::to_owned)
         .collect();
+    // Compile the argument validator now, off the request path, rather than on the first call.
+    tokio::spawn({
+        let runtime = Arc::clone(&runtime);
+        async move { runtime.prepare_validator().await }
+    });
     let worker =
         WorkerHandle::spawn(Arc::clone(&runtime), usize::from(args.queue_capacity)).context("starting the worker")?;
     let pins_path = args.store.pins_path(args.policy.as_deref());
@@ -145,7 +150,12 @@ pub enum LocalCall {
 pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
     choose_containment(args.process_containment)?;
     let policy = load_policy(args.policy.as_deref(), args.limits())?;
-    let runtime = Runtime::new(args.limits(), open_audit(&args.audit)?).context("starting the wasm runtime")?;
+    let mut runtime = Runtime::new(args.limits(), open_audit(&args.audit)?).context("starting the wasm runtime")?;
+    if let Some(dir) = args.cache_dir()
+        && let Err(e) = runtime.enable_compile_cache(&dir)
+    {
+        tracing::warn!(error = %e, "compile cache off");
+    }
     // Named by its file, as in `serve`: the policy's grants for that name, and no other.
     let id = crate::ids::PluginName::of_file(&args.plugin)
         .map_err(|reason| LoadError::FileName { path: args.plugin.clone(), reason })?;

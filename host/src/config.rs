@@ -74,6 +74,16 @@ pub struct CallArgs {
     /// How the processes of granted commands are contained (see `serve --help`).
     #[arg(long, env = "SANCTUM_PROCESS_CONTAINMENT", value_enum, default_value_t = ContainmentArg::Auto)]
     pub process_containment: ContainmentArg,
+    /// The compile cache, as for `serve` (`off` compiles every time).
+    #[arg(long, env = "SANCTUM_CACHE_DIR", value_name = "DIR|off")]
+    pub cache_dir: Option<String>,
+}
+
+impl CallArgs {
+    /// The compile cache directory, resolved as `serve` resolves it.
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        StoreArgs { cache_dir: self.cache_dir.clone(), pins: Some("off".into()) }.cache_dir()
+    }
 }
 
 #[derive(Debug, Clone, Args)]

@@ -6,6 +6,11 @@
 //! routed to: a plugin replaced by a hot reload still finishes the calls already given it. When the queue is
 //! full the caller is told [`WorkerError::Busy`] at once; nothing on the HTTP side ever waits
 //! for room in the queue.
+//!
+//! The worker also checks each call against the tool's schemas ([`Checks`]): the arguments
+//! before the plugin runs, the structured result after. Schemas are plugin-provided and may be
+//! arbitrarily costly to evaluate, so this happens here, in the runtime's validator sandbox
+//! under a deadline, never on the threads that serve HTTP.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +18,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::CallPhase;
-use crate::runtime::{CallContext, CallFailure, Plugin, Runtime, ToolOutput};
+use crate::runtime::{CallContext, CallFailure, Plugin, Runtime, SchemaSource, ToolOutput, ValidationError};
 
 /// Why the worker did not take a call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,10 +32,19 @@ pub enum WorkerError {
 /// The result of a call the worker ran.
 pub type CallResult = Result<ToolOutput, CallFailure>;
 
+/// The schemas one call is checked against: the arguments before the plugin runs, its
+/// structured content (when it returns any) after.
+#[derive(Debug, Clone, Default)]
+pub struct Checks {
+    pub input: Option<SchemaSource>,
+    pub output: Option<SchemaSource>,
+}
+
 struct Job {
     plugin: Arc<Plugin>,
     tool: String,
     args_json: String,
+    checks: Checks,
     ctx: CallContext,
     queued_at: Instant,
     reply: oneshot::Sender<Result<CallResult, WorkerError>>,
@@ -63,10 +77,11 @@ impl WorkerHandle {
         plugin: Arc<Plugin>,
         tool: &str,
         args_json: String,
+        checks: Checks,
         ctx: CallContext,
     ) -> Result<CallResult, WorkerError> {
         let (reply, result) = oneshot::channel();
-        let job = Job { plugin, tool: tool.to_owned(), args_json, ctx, queued_at: Instant::now(), reply };
+        let job = Job { plugin, tool: tool.to_owned(), args_json, checks, ctx, queued_at: Instant::now(), reply };
         self.queue.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => WorkerError::Busy { capacity: self.capacity },
             mpsc::error::TrySendError::Closed(_) => WorkerError::Stopped,
@@ -108,7 +123,7 @@ impl WorkerLoop {
             }
             self.running.store(true, std::sync::atomic::Ordering::Relaxed);
             let started = Instant::now();
-            let result = self.runtime.call(plugin, &job.tool, &job.args_json, job.ctx).await;
+            let result = self.checked_call(&job).await;
             self.running.store(false, std::sync::atomic::Ordering::Relaxed);
             let run_ms = started.elapsed().as_secs_f64() * 1e3;
             let outcome = CallFailure::outcome(&result);
@@ -119,5 +134,39 @@ impl WorkerLoop {
             let _ = job.reply.send(Ok(result));
         }
         tracing::debug!("worker stopped: no handles left");
+    }
+
+    /// Validate the arguments, run the call, validate its structured result.
+    async fn checked_call(&self, job: &Job) -> CallResult {
+        if let Some(schema) = &job.checks.input {
+            let validating = Instant::now();
+            let checked = self.runtime.validate(schema, &job.args_json).await;
+            self.runtime.metrics().call_phase(CallPhase::Validate, validating.elapsed());
+            checked.map_err(|error| match error {
+                ValidationError::Invalid(problems) => CallFailure::InvalidArguments(problems),
+                ValidationError::TooCostly(why) => CallFailure::ValidationStopped(format!(
+                    "checking them against the tool's input schema was stopped: {why}; the schema is too costly to \
+                     evaluate, which the plugin's author must fix"
+                )),
+                ValidationError::Unusable(why) => {
+                    CallFailure::ValidationStopped(format!("the tool's input schema cannot be used: {why}"))
+                }
+            })?;
+        }
+        let output = self.runtime.call(&job.plugin, &job.tool, &job.args_json, job.ctx.clone()).await?;
+        if let (Some(schema), Some(structured)) = (&job.checks.output, &output.structured) {
+            self.runtime.validate(schema, structured).await.map_err(|error| {
+                CallFailure::InvalidResult(match error {
+                    ValidationError::Invalid(problems) => {
+                        format!("structured content violates the output schema: {}", problems.join("; "))
+                    }
+                    ValidationError::TooCostly(why) => {
+                        format!("checking structured content against the output schema was stopped: {why}")
+                    }
+                    ValidationError::Unusable(why) => format!("the output schema cannot be used: {why}"),
+                })
+            })?;
+        }
+        Ok(output)
     }
 }

@@ -84,6 +84,8 @@ const INTERPRETERS: &[&str] = &[
 ];
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Compiled size an `allowed_args` pattern may take.
+const PATTERN_SIZE_LIMIT: usize = 256 << 10;
 const DEFAULT_OUTPUT_KIB: u64 = 256;
 
 pub(super) fn validate(key: &str, file: &CommandFile) -> Result<CommandGrant, PolicyError> {
@@ -103,7 +105,12 @@ pub(super) fn validate(key: &str, file: &CommandFile) -> Result<CommandGrant, Po
         // Anchored as a whole, so `a|ab` accepts "ab" (a bare leftmost-first search would stop at
         // "a" and refuse it); the runtime still checks that the match spans the argument.
         .map(|p| {
-            regex::Regex::new(&format!("^(?:{p})$"))
+            // The `regex` engine runs in linear time; the size limits bound what one pattern may
+            // cost to compile and to run.
+            regex::RegexBuilder::new(&format!("^(?:{p})$"))
+                .size_limit(PATTERN_SIZE_LIMIT)
+                .dfa_size_limit(PATTERN_SIZE_LIMIT)
+                .build()
                 .map_err(|e| invalid(format!("allowed_args pattern {p:?} does not compile: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;

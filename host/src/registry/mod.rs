@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Map, Value};
 
 use crate::ids::{PluginName, ToolName};
-use crate::metrics::{CallPhase, Metrics};
+use crate::metrics::Metrics;
 use crate::pins::{PinError, Pins};
 use crate::runtime::{Annotations, CallFailure, Plugin};
-use crate::worker::{WorkerError, WorkerHandle};
+use crate::worker::{Checks, WorkerError, WorkerHandle};
 
 pub use crate::runtime::types::{EmbeddedResource, ResourceContents};
 pub use crate::runtime::{CallContext, CallEvent, Content, LogLevel};
@@ -296,23 +296,35 @@ impl Registry {
             }
             return Err(CallError::UnknownTool(name.to_owned()));
         };
-        let validating = Instant::now();
         let args = Value::Object(drop_optional_nulls(args.unwrap_or_default(), &route.input));
         let args_json = args.to_string();
         if args_json.len() > MAX_ARGUMENT_BYTES {
             let problem = format!("the arguments are {} bytes; the limit is {MAX_ARGUMENT_BYTES}", args_json.len());
             return Err(CallError::InvalidArguments { tool: name.to_owned(), problems: vec![problem] });
         }
-        let problems = route.input.violations(&args);
-        if !problems.is_empty() {
-            return Err(CallError::InvalidArguments { tool: name.to_owned(), problems });
-        }
-        self.metrics.call_phase(CallPhase::Validate, validating.elapsed());
-        let output = self.worker.call(Arc::clone(&route.plugin), &route.tool, args_json, ctx).await??;
+        // Checked against the schemas by the worker, in the validator's sandbox.
+        let checks =
+            Checks { input: Some(route.input.source.clone()), output: route.output.as_ref().map(|o| o.source.clone()) };
+        let output = match self.worker.call(Arc::clone(&route.plugin), &route.tool, args_json, checks, ctx).await? {
+            Ok(output) => output,
+            Err(CallFailure::InvalidArguments(problems)) => {
+                return Err(CallError::InvalidArguments { tool: name.to_owned(), problems });
+            }
+            Err(failure) => return Err(failure.into()),
+        };
         let structured = match (&route.output, output.structured) {
             (None, None) => None,
             (None, Some(text)) => serde_json::from_str(&text).ok(),
-            (Some(schema), structured) => Some(check_structured(schema, structured.as_deref())?),
+            (Some(_), None) => {
+                return Err(CallFailure::InvalidResult(
+                    "the tool declares an output schema but returned no structured content".into(),
+                )
+                .into());
+            }
+            (Some(_), Some(text)) => Some(
+                serde_json::from_str(&text)
+                    .map_err(|e| CallFailure::InvalidResult(format!("structured content is not valid JSON: {e}")))?,
+            ),
         };
         Ok(Completed { content: output.content, structured })
     }
@@ -341,23 +353,6 @@ fn drop_optional_nulls(mut args: Map<String, Value>, schema: &CheckedSchema) -> 
     let required: Vec<&str> = schema.required().collect();
     args.retain(|key, value| !value.is_null() || required.contains(&key.as_str()));
     args
-}
-
-fn check_structured(schema: &CheckedSchema, structured: Option<&str>) -> Result<Value, CallFailure> {
-    let text = structured.ok_or_else(|| {
-        CallFailure::InvalidResult("the tool declares an output schema but returned no structured content".into())
-    })?;
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| CallFailure::InvalidResult(format!("structured content is not valid JSON: {e}")))?;
-    let problems = schema.violations(&value);
-    if problems.is_empty() {
-        Ok(value)
-    } else {
-        Err(CallFailure::InvalidResult(format!(
-            "structured content violates the output schema: {}",
-            problems.join("; ")
-        )))
-    }
 }
 
 /// The name `tool` of `plugin` is served under: `<plugin>__<tool>`, or the tool's own name when

@@ -1,26 +1,33 @@
-//! Tool schemas: admission checks on what a plugin declares, and validation of every call's
-//! arguments before a plugin runs.
+//! Tool schemas: admission checks on what a plugin declares. Validating calls against them is
+//! the runtime's (in a sandbox, under a deadline: see `runtime::validator`).
 //!
 //! Admission refuses schemas that real clients reject outright: Letta Code fails a whole
 //! `tools/list` on one non-object root, and Letta grades a node without a type, an array
 //! without `items`, or a `required` name that is not a property as INVALID and drops the tool.
+//! It also compiles the schema the way the validator will, so a schema the validator cannot
+//! use — above all a `pattern` that needs backtracking (look-around, backreferences), which
+//! the linear-time engine refuses — is refused when the plugin loads, naming where it is.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-/// Problems reported per call at most; the first few are enough to fix a call.
-const MAX_REPORTED_PROBLEMS: usize = 8;
+use crate::runtime::SchemaSource;
 
-/// A parsed, checked, compiled schema.
+/// The validator's pattern limits (`plugins-src/validator/`): the same engine, the same limits.
+const PATTERN_SIZE_LIMIT: usize = 256 << 10;
+const PATTERN_DFA_SIZE_LIMIT: usize = 1 << 20;
+
+/// A parsed, checked schema, ready for the validator.
 #[derive(Debug, Clone)]
 pub(crate) struct CheckedSchema {
     pub(crate) json: Arc<Map<String, Value>>,
-    validator: Arc<jsonschema::Validator>,
+    pub(crate) source: SchemaSource,
 }
 
 impl CheckedSchema {
-    /// Parse `text`, check it is a usable tool schema, and compile it.
+    /// Parse `text`, check it is a usable tool schema, and that it compiles as the validator
+    /// will compile it.
     pub(crate) fn admit(text: &str) -> Result<Self, String> {
         let value: Value = serde_json::from_str(text).map_err(|e| format!("schema is not valid JSON: {e}"))?;
         let Value::Object(object) = &value else {
@@ -34,22 +41,21 @@ impl CheckedSchema {
         if !problems.is_empty() {
             return Err(problems.join("; "));
         }
-        let validator = jsonschema::validator_for(&value).map_err(|e| format!("schema does not compile: {e}"))?;
+        let patterns =
+            jsonschema::PatternOptions::regex().size_limit(PATTERN_SIZE_LIMIT).dfa_size_limit(PATTERN_DFA_SIZE_LIMIT);
+        if let Err(e) = jsonschema::options().with_pattern_options(patterns).build(&value) {
+            let mut reason = format!("schema does not compile: {e}");
+            let location = e.schema_path().to_string();
+            if location.contains("pattern") || location.contains("patternProperties") {
+                reason.push_str(&format!(
+                    " (at {location}; sanctum evaluates patterns with a linear-time engine, which refuses \
+                     look-around and backreferences)"
+                ));
+            }
+            return Err(reason);
+        }
         let Value::Object(json) = value else { unreachable!("checked above") };
-        Ok(Self { json: Arc::new(json), validator: Arc::new(validator) })
-    }
-
-    /// Every way `instance` violates the schema, as `at <path>: <reason>` lines (empty if valid).
-    pub(crate) fn violations(&self, instance: &Value) -> Vec<String> {
-        self.validator
-            .iter_errors(instance)
-            .take(MAX_REPORTED_PROBLEMS)
-            .map(|e| {
-                let path = e.instance_path().to_string();
-                let at = if path.is_empty() { "the arguments".to_owned() } else { path };
-                format!("at {at}: {e}")
-            })
-            .collect()
+        Ok(Self { json: Arc::new(json), source: SchemaSource::new(text) })
     }
 
     /// Property names listed in `required` at the root.
@@ -128,20 +134,22 @@ mod tests {
     }
 
     #[test]
-    fn valid_arguments_have_no_violations() {
-        assert!(echo_schema().violations(&json!({"text": "hi", "repeat": 2})).is_empty());
-        assert!(echo_schema().violations(&json!({"text": "hi", "repeat": null})).is_empty());
-    }
-
-    #[test]
-    fn each_violation_names_where_it_is() {
-        let problems = echo_schema().violations(&json!({"text": 5, "repeat": 99, "extra": true}));
-        assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("at /text:")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.starts_with("at /repeat:") && p.contains("10")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("extra")), "{problems:?}");
-        let missing = echo_schema().violations(&json!({}));
-        assert!(missing.iter().any(|p| p.contains("\"text\" is a required property")), "{missing:?}");
+    fn patterns_that_need_backtracking_are_refused_naming_where_they_are() {
+        for pattern in ["(?=a)a", "(a)\\1", "(?<!x)y"] {
+            let error = admit(&json!({"type": "object", "properties": {"a": {"type": "string", "pattern": pattern}}}))
+                .expect_err(pattern);
+            assert!(
+                error.contains("linear-time engine") && error.contains("/properties/a/pattern"),
+                "{pattern}: {error}"
+            );
+        }
+        let keyed = admit(&json!({"type": "object", "patternProperties": {"(?=x)": {"type": "string"}}}))
+            .expect_err("a look-ahead key");
+        assert!(keyed.contains("linear-time engine"), "{keyed}");
+        // What the linear engine matches fine is admitted, however it would backtrack elsewhere.
+        assert!(
+            admit(&json!({"type": "object", "properties": {"a": {"type": "string", "pattern": "^(a+)+$"}}})).is_ok()
+        );
     }
 
     #[test]

@@ -80,6 +80,13 @@ pub enum CallFailure {
     /// A host-side failure setting up the sandbox; not the plugin's fault.
     #[error("the sandbox could not be prepared: {0}")]
     Sandbox(String),
+    /// The arguments violate the tool's input schema (checked before the plugin ran).
+    #[error("invalid arguments: {}", .0.join("; "))]
+    InvalidArguments(Vec<String>),
+    /// Checking the arguments against the tool's input schema was stopped at its budget (or the
+    /// schema cannot be evaluated at all): the schema, not the caller, is at fault.
+    #[error("the arguments could not be validated: {0}")]
+    ValidationStopped(String),
 }
 
 impl CallFailure {
@@ -99,6 +106,8 @@ impl CallFailure {
             Self::Crashed(_) => "crashed",
             Self::InvalidResult(_) => "invalid_result",
             Self::Sandbox(_) => "sandbox_error",
+            Self::InvalidArguments(_) => "invalid_arguments",
+            Self::ValidationStopped(_) => "validation_stopped",
         }
     }
 }

@@ -16,6 +16,7 @@ mod redact;
 mod reporter;
 mod sandbox;
 pub mod types;
+mod validator;
 
 use std::path::{Path, PathBuf};
 
@@ -34,7 +35,10 @@ pub use engine::InstanceAllocator;
 pub use error::{CallFailure, LoadError};
 pub use grants::{ChildLimits, CommandGrant, DirectoryGrant, HttpGrant, PluginGrants, SecretInjection, SecretPlace};
 pub use sandbox::CallContext;
-pub use types::{Annotations, CallEvent, Content, Limits, LogLevel, PluginInfo, Requirement, ToolInfo, ToolOutput};
+pub use types::{
+    Annotations, CallEvent, Content, Limits, LogLevel, PluginInfo, Requirement, SchemaSource, ToolInfo, ToolOutput,
+};
+pub use validator::{MAX_REPORTED_PROBLEMS, VALIDATION_BUDGET, ValidationError};
 
 use bindings::{Plugin as PluginBindings, PluginPre};
 use engine::EpochTicker;
@@ -72,6 +76,8 @@ pub struct Runtime {
     metrics: Metrics,
     /// Host-produced native code of plugins already compiled; `None` compiles every time.
     cache: Option<Arc<cache::CompileCache>>,
+    /// Argument and result validation, in its own sandbox.
+    validator: validator::Validator,
     _ticker: EpochTicker,
 }
 
@@ -159,7 +165,16 @@ impl Runtime {
         PluginBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
             .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let ticker = EpochTicker::start(&engine)?;
-        Ok(Self { engine, linker, limits, audit, metrics: Metrics::default(), cache: None, _ticker: ticker })
+        Ok(Self {
+            engine,
+            linker,
+            limits,
+            audit,
+            metrics: Metrics::default(),
+            cache: None,
+            validator: validator::Validator::new(),
+            _ticker: ticker,
+        })
     }
 
     /// Record per-call phase timings in `metrics` (the process's registry).
@@ -193,6 +208,18 @@ impl Runtime {
     /// them loads exactly what it hashed).
     pub async fn load_bytes(&self, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
         loader::load(self, path, bytes).await
+    }
+
+    /// Compile the validator ahead of the first validation (which would otherwise do it).
+    pub async fn prepare_validator(&self) {
+        if let Err(e) = self.validator.prepare(self).await {
+            tracing::error!(error = %e, "the argument validator is not available; every call will fail");
+        }
+    }
+
+    /// Check `json` against `schema` in the validator's sandbox, under [`VALIDATION_BUDGET`].
+    pub async fn validate(&self, schema: &SchemaSource, json: &str) -> Result<(), ValidationError> {
+        self.validator.validate(self, schema, json).await
     }
 
     /// Run `tool` of `plugin` with `args_json` (already validated) in a fresh sandbox.

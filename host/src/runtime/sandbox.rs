@@ -189,6 +189,12 @@ impl CallState {
     }
 }
 
+/// Give a store kept between uses (the validator's) a fresh `budget` from now.
+pub(crate) fn rearm_deadline(store: &mut Store<CallState>, budget: Duration) {
+    store.data_mut().interrupted = None;
+    arm_deadline(store, budget);
+}
+
 /// Interrupt the guest at the first epoch tick after `budget` or after cancellation, and let
 /// the executor run other tasks at every tick in between.
 fn arm_deadline(store: &mut Store<CallState>, budget: Duration) {

@@ -147,3 +147,26 @@ impl Default for Limits {
         }
     }
 }
+
+/// A JSON Schema a plugin declared, as the validator receives it: the text, and an id unique in
+/// this process under which the validator keeps it compiled.
+#[derive(Debug, Clone)]
+pub struct SchemaSource {
+    id: u64,
+    text: std::sync::Arc<str>,
+}
+
+impl SchemaSource {
+    pub fn new(text: &str) -> Self {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        Self { id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed), text: std::sync::Arc::from(text) }
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}

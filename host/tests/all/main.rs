@@ -31,4 +31,5 @@ mod scaffold;
 mod stalled_readers;
 mod support;
 mod tutorial;
+mod validation;
 mod worker_queue;

@@ -225,11 +225,12 @@ async fn metrics_count_calls_outcomes_traps_and_denials() {
         "sanctum_calls_in_flight 0",
         r#"sanctum_open_sessions{transport="streamable_http"} 1"#,
         r#"sanctum_open_sessions{transport="sse"} 0"#,
-        // Six calls reached the handler; the invalid one stopped at validation, the five others
-        // went through every phase (a trap still instantiated and ran the guest).
+        // Six calls reached the handler and were queued and validated on the worker; the invalid
+        // one stopped at validation, the five others went through every phase (a trap still
+        // instantiated and ran the guest).
         r#"sanctum_call_phase_seconds_count{phase="handler"} 6"#,
-        r#"sanctum_call_phase_seconds_count{phase="validate"} 5"#,
-        r#"sanctum_call_phase_seconds_count{phase="queue"} 5"#,
+        r#"sanctum_call_phase_seconds_count{phase="queue"} 6"#,
+        r#"sanctum_call_phase_seconds_count{phase="validate"} 6"#,
         r#"sanctum_call_phase_seconds_count{phase="instantiate"} 5"#,
         r#"sanctum_call_phase_seconds_count{phase="guest"} 5"#,
         r#"sanctum_call_phase_seconds_count{phase="finish"} 5"#,

@@ -43,6 +43,11 @@ pub fn plugins_dir(files: &[&str], extra: &[(&str, &[u8])]) -> tempfile::TempDir
     dir
 }
 
+/// The compile cache the test run shares (under cargo's temporary directory for tests).
+pub fn shared_compile_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}
+
 /// A server running in this process until dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -61,6 +66,9 @@ impl TestServer {
 
     pub async fn start_with(dir: tempfile::TempDir, configure: impl FnOnce(&mut ServeArgs)) -> Self {
         let mut args = ServeArgs::for_plugins(dir.path());
+        // One compile cache for every server of the test run: each plugin, and the argument
+        // validator, is compiled once (tests that study the cache set their own).
+        args.store.cache_dir = Some(shared_compile_cache().display().to_string());
         configure(&mut args);
         // A relative audit file lands in this server's own temporary directory.
         let audit_path = dir.path().join(&args.audit);
