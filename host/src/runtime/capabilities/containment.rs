@@ -199,9 +199,16 @@ impl Plan {
         Ok(Self { namespace })
     }
 
-    /// Called in the forked child before exec (after the limits are set). In namespace mode it
+    /// Called in the forked child before exec (before the limits are set). In namespace mode it
     /// forks twice and returns only in the command's process; the others supervise and exit.
     pub(crate) fn in_child(&self) -> io::Result<()> {
+        // A session of its own: the run is a process group the host can kill whole, and none
+        // of its processes shares the server's session — which is how the subreaper sweep tells
+        // a run's orphans from children other code of this process started.
+        // SAFETY: setsid takes no arguments and is async-signal-safe.
+        if unsafe { libc::setsid() } < 0 {
+            return Err(io::Error::last_os_error());
+        }
         let Some(plan) = &self.namespace else { return Ok(()) };
         // SAFETY: only async-signal-safe system calls on data prepared before the fork; the
         // supervising branches never return (they `_exit`).
@@ -407,16 +414,23 @@ fn become_subreaper() {
 /// only a guard against spinning forever on a process that will not die.
 const SWEEP_LIMIT: Duration = Duration::from_secs(5);
 
-/// Subreaper mode: kill and reap every child of this process that is not a running command,
-/// until none is left. Returns how many were killed.
+/// Subreaper mode: kill and reap every child of this process that came from a command run (it
+/// is in another session than the server's: runs start their own) and is not a running
+/// command, until none is left. Returns how many were killed.
 pub(crate) fn sweep_orphans() -> u32 {
     let me = std::process::id();
+    // SAFETY: getsid(0) asks for this process's own session.
+    let my_session = unsafe { libc::getsid(0) };
     let started = Instant::now();
     let mut killed = 0;
     loop {
         let orphans: Vec<i32> = {
             let running = running().lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            children_of(me).into_iter().filter(|pid| !running.contains(pid)).collect()
+            children_of(me)
+                .into_iter()
+                .filter(|(pid, session)| !running.contains(pid) && *session != my_session)
+                .map(|(pid, _)| pid)
+                .collect()
         };
         if orphans.is_empty() || started.elapsed() > SWEEP_LIMIT {
             return killed;
@@ -434,19 +448,20 @@ pub(crate) fn sweep_orphans() -> u32 {
     }
 }
 
-/// Children of process `parent`, from `/proc/*/stat` (field 4 is the parent pid).
-fn children_of(parent: u32) -> Vec<i32> {
+/// Children of process `parent` with their session ids, from `/proc/*/stat` (after the
+/// command name: state, parent pid, process group, session).
+fn children_of(parent: u32) -> Vec<(i32, i32)> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().is_some_and(|stat| {
-                // The command name may hold spaces and parentheses: fields follow the last ')'.
-                stat.rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
-                    .is_some_and(|ppid| ppid == parent)
-            })
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // The command name may hold spaces and parentheses: fields follow the last ')'.
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(1);
+            let ppid: u32 = fields.next()?.parse().ok()?;
+            let session: i32 = fields.nth(1)?.parse().ok()?;
+            (ppid == parent).then_some((pid, session))
         })
         .collect()
 }

@@ -225,8 +225,9 @@ async fn run_child(
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .process_group(0);
+        // Its own session (set in the child, see `containment::Plan::in_child`), hence its own
+        // process group too.
+        .kill_on_drop(true);
     // Built here, in the parent: creating rules allocates, which the child must not do.
     let ruleset = landlock_rules::ruleset(grant);
     let report = plan.take_report_reader();
