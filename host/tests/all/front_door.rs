@@ -416,26 +416,7 @@ async fn a_client_that_stalls_in_its_headers_is_disconnected_while_others_are_se
 #[tokio::test]
 async fn a_legacy_reader_that_never_reads_is_dropped_while_others_are_served() {
     let server = server_with(|args| args.front_door.calls_per_minute = 0).await;
-    // A raw socket with a tiny receive buffer, read only up to the endpoint event.
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("small buffer");
-    let mut stalled = socket.connect(server.addr).await.expect("connect");
-    let request = format!("GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {A}\r\n\r\n");
-    stalled.write_all(request.as_bytes()).await.expect("GET /sse");
-    let mut head = Vec::new();
-    let post_path = loop {
-        let mut chunk = [0u8; 1024];
-        let n = stalled.read(&mut chunk).await.expect("read");
-        assert!(n > 0, "stream closed early");
-        head.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&head);
-        if let Some(start) = text.find("data: /messages") {
-            let rest = &text[start + 6..];
-            if let Some(end) = rest.find('\n') {
-                break rest[..end].trim().to_owned();
-            }
-        }
-    };
+    let (stalled, post_path) = crate::support::stalled::stalled_sse_session(server.addr, Some(&bearer(A))).await;
     let post_url = server.url(&post_path);
     let http = reqwest::Client::new();
     let post = |body: Value| http.post(&post_url).header("authorization", bearer(A)).json(&body).send();

@@ -5,7 +5,6 @@
 //! of one file; audit records, `health` and `sanctum plugins list` carry that digest.
 
 use std::path::Path;
-use std::process::Command;
 
 use sanctum::digest::ComponentDigest;
 use sanctum::registry::{CallContext, Content};
@@ -114,15 +113,7 @@ async fn a_digest_pin_admits_only_those_bytes_at_start_up_on_reload_and_on_polic
 }
 
 fn sanctum(args: &[&str], extra: &[&Path]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sanctum"))
-        .args(args)
-        .args(extra)
-        .env_remove("SANCTUM_POLICY")
-        .env_remove("SANCTUM_PINS")
-        .env_remove("SANCTUM_CACHE_DIR")
-        .env_remove("SANCTUM_PLUGINS_DIR")
-        .output()
-        .expect("run sanctum")
+    crate::support::sanctum_cli().args(args).args(extra).output().expect("run sanctum")
 }
 
 #[test]
@@ -134,7 +125,7 @@ fn the_command_line_names_plugins_by_file_and_shows_and_checks_digests() {
     assert!(text.contains(&format!("  sha256: {}", digest_of("echo.wasm"))), "{text}");
     assert!(text.lines().any(|l| l.starts_with("error: ") && l.contains("aaa.wasm")), "{text}");
 
-    let refused = Command::new(env!("CARGO_BIN_EXE_sanctum"))
+    let refused = crate::support::sanctum_cli()
         .arg("call")
         .arg(dir.path().join("aaa.wasm"))
         .args(["config", "--args", r#"{"key": "greeting"}"#])
@@ -146,7 +137,7 @@ fn the_command_line_names_plugins_by_file_and_shows_and_checks_digests() {
 
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, format!("[plugins.echo]\nsha256 = \"{}\"\n", digest_of("probe.wasm"))).expect("write");
-    let pinned = Command::new(env!("CARGO_BIN_EXE_sanctum"))
+    let pinned = crate::support::sanctum_cli()
         .arg("call")
         .arg(dir.path().join("echo.wasm"))
         .args(["echo", "--args", r#"{"text": "hi"}"#, "--policy"])

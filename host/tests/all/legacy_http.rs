@@ -6,69 +6,7 @@ use futures::StreamExt;
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
-use crate::support::sse_client::{SseEvent, SseParser};
-
-/// A raw `GET /sse` stream.
-struct RawSession {
-    events: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    parser: SseParser,
-    pending: Vec<SseEvent>,
-    raw: String,
-    post_url: String,
-}
-
-impl RawSession {
-    async fn open(server: &TestServer) -> Self {
-        let response = reqwest::get(server.url("/sse")).await.expect("GET /sse");
-        assert_eq!(response.status(), 200);
-        assert!(response.headers()["content-type"].to_str().expect("ascii").starts_with("text/event-stream"));
-        let mut session = Self {
-            events: Box::pin(response.bytes_stream()),
-            parser: SseParser::default(),
-            pending: Vec::new(),
-            raw: String::new(),
-            post_url: String::new(),
-        };
-        let first = session.next_event().await;
-        assert_eq!(first.event, "endpoint", "the first event names the POST endpoint");
-        assert!(first.data.starts_with("/messages?sessionId="), "relative URL: {}", first.data);
-        session.post_url = server.url(&first.data);
-        session
-    }
-
-    async fn next_event(&mut self) -> SseEvent {
-        loop {
-            if !self.pending.is_empty() {
-                return self.pending.remove(0);
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(20), self.events.next())
-                .await
-                .expect("an event within 20 s")
-                .expect("stream open")
-                .expect("chunk");
-            self.raw.push_str(&String::from_utf8_lossy(&chunk));
-            self.pending.extend(self.parser.push(&chunk));
-        }
-    }
-
-    async fn post(&self, body: &Value) -> reqwest::StatusCode {
-        reqwest::Client::new().post(&self.post_url).json(body).send().await.expect("POST").status()
-    }
-
-    async fn post_as(&self, agent: &str, body: &Value) -> reqwest::StatusCode {
-        let request = reqwest::Client::new().post(&self.post_url).header("x-agent-id", agent).json(body);
-        request.send().await.expect("POST").status()
-    }
-
-    async fn initialize(&mut self) {
-        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}});
-        assert_eq!(self.post(&init).await, 202);
-        let reply: Value = serde_json::from_str(&self.next_event().await.data).expect("JSON");
-        assert_eq!(reply["result"]["protocolVersion"], "2024-11-05", "the client's version is echoed");
-        assert_eq!(self.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await, 202);
-    }
-}
+use crate::support::raw_sse::RawSession;
 
 #[tokio::test]
 async fn responses_go_only_to_the_session_that_asked() {

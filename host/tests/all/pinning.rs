@@ -11,14 +11,7 @@ use crate::reload::{install, listed, streamable_session, until};
 use crate::support::{TestServer, call, no_args, plugin_file, plugins_dir, text};
 
 fn sanctum(args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_sanctum"))
-        .args(args)
-        .env_remove("SANCTUM_POLICY")
-        .env_remove("SANCTUM_PINS")
-        .env_remove("SANCTUM_CACHE_DIR")
-        .env_remove("SANCTUM_PLUGINS_DIR")
-        .output()
-        .expect("run sanctum")
+    crate::support::sanctum_cli().args(args).output().expect("run sanctum")
 }
 
 fn stdout(output: &Output) -> String {

@@ -8,7 +8,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::TestServer;
-use crate::support::sse_client::SseParser;
+use crate::support::raw_sse::RawSession;
+
+/// A legacy session past its handshake.
+async fn legacy(server: &TestServer) -> RawSession {
+    let mut session = RawSession::open(server).await;
+    session.initialize().await;
+    session
+}
 
 const ACCEPT: &str = "application/json, text/event-stream";
 
@@ -115,7 +122,7 @@ async fn call_arguments_that_are_not_an_object_are_invalid_params_on_both_transp
         .expect("POST");
     assert_eq!(last_message(&stateless.text().await.expect("body"))["error"]["code"], -32602);
 
-    let mut legacy = Legacy::open(&server).await;
+    let mut legacy = legacy(&server).await;
     assert_eq!(legacy.post(&bad).await, 202);
     let answer = legacy.next_message().await;
     assert_eq!((answer["id"].clone(), answer["error"]["code"].clone()), (json!(3), json!(-32602)), "{answer}");
@@ -124,7 +131,7 @@ async fn call_arguments_that_are_not_an_object_are_invalid_params_on_both_transp
 #[tokio::test]
 async fn a_request_id_reused_while_in_flight_is_refused_over_legacy_sse() {
     let server = TestServer::start(&["echo.wasm"]).await;
-    let mut legacy = Legacy::open(&server).await;
+    let mut legacy = legacy(&server).await;
     assert_eq!(legacy.post(&wait_call(9, 600)).await, 202);
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert_eq!(legacy.post(&json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"})).await, 202);
@@ -199,57 +206,4 @@ async fn a_session_may_have_only_so_many_requests_in_flight() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let pong = session.ask(&json!({"jsonrpc": "2.0", "id": 1000, "method": "ping"})).await;
     assert!(pong.get("result").is_some(), "answers read, requests admitted again: {pong}");
-}
-
-/// A raw legacy session.
-struct Legacy {
-    events: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
-    parser: SseParser,
-    pending: Vec<Value>,
-    post_url: String,
-}
-
-impl Legacy {
-    async fn open(server: &TestServer) -> Self {
-        use futures::StreamExt as _;
-        let response = reqwest::get(server.url("/sse")).await.expect("GET /sse");
-        let mut events = Box::pin(response.bytes_stream());
-        let mut parser = SseParser::default();
-        let endpoint = loop {
-            let chunk = events.next().await.expect("open").expect("chunk");
-            if let Some(event) = parser.push(&chunk).into_iter().find(|e| e.event == "endpoint") {
-                break event.data;
-            }
-        };
-        let mut session = Self { events, parser, pending: Vec::new(), post_url: server.url(&endpoint) };
-        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}});
-        assert_eq!(session.post(&init).await, 202);
-        session.next_message().await;
-        assert_eq!(session.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await, 202);
-        session
-    }
-
-    async fn post(&self, body: &Value) -> reqwest::StatusCode {
-        reqwest::Client::new().post(&self.post_url).json(body).send().await.expect("POST").status()
-    }
-
-    async fn next_message(&mut self) -> Value {
-        use futures::StreamExt as _;
-        loop {
-            if !self.pending.is_empty() {
-                return self.pending.remove(0);
-            }
-            let chunk = tokio::time::timeout(Duration::from_secs(20), self.events.next())
-                .await
-                .expect("a message within 20 s")
-                .expect("stream open")
-                .expect("chunk");
-            for event in self.parser.push(&chunk) {
-                if event.event == "message" {
-                    self.pending.push(serde_json::from_str(&event.data).expect("JSON"));
-                }
-            }
-        }
-    }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::support::plugins_dir;
 
@@ -82,29 +82,6 @@ impl Drop for Server {
     }
 }
 
-/// A legacy session whose reader reads the endpoint event and nothing more, through a small
-/// receive buffer. Returns the socket (kept open, unread) and the POST URL.
-async fn stalled_session(server: &Server) -> (tokio::net::TcpStream, String) {
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("small buffer");
-    let mut stream = socket.connect(server.addr.parse().expect("addr")).await.expect("connect");
-    stream.write_all(b"GET /sse HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await.expect("GET /sse");
-    let mut head = Vec::new();
-    let path = loop {
-        let mut chunk = [0u8; 512];
-        let n = stream.read(&mut chunk).await.expect("read");
-        assert!(n > 0, "closed early");
-        head.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&head);
-        if let Some(at) = text.find("data: /messages")
-            && let Some(end) = text[at + 6..].find('\n')
-        {
-            break text[at + 6..at + 6 + end].trim().to_owned();
-        }
-    };
-    (stream, server.url(&path))
-}
-
 /// POST `body` until the session is gone (404) or `until`; returns how many were accepted.
 async fn flood(http: reqwest::Client, url: String, body: Value, until: Instant, next_id: Arc<AtomicU64>) -> u64 {
     let mut accepted = 0;
@@ -141,7 +118,9 @@ async fn stalled_readers_cost_at_most_their_bound_and_their_connections_are_clos
     let until = Instant::now() + Duration::from_secs(12);
     let ids = Arc::new(AtomicU64::new(10));
     for _ in 0..SESSIONS {
-        let (socket, url) = stalled_session(&server).await;
+        let (socket, path) =
+            crate::support::stalled::stalled_sse_session(server.addr.parse().expect("addr"), None).await;
+        let url = server.url(&path);
         sockets.push(socket);
         let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
             "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "stalled", "version": "0"}}});

@@ -1,8 +1,10 @@
 //! Test scaffolding: start the real server on port 0 over a chosen set of plugin files, and
 //! connect real rmcp clients to it.
 
+pub mod raw_sse;
 pub mod sse_client;
 pub mod sse_events;
+pub mod stalled;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -41,6 +43,15 @@ pub fn plugins_dir(files: &[&str], extra: &[(&str, &[u8])]) -> tempfile::TempDir
         std::fs::write(dir.path().join(name), bytes).expect("write file");
     }
     dir
+}
+
+/// The `sanctum` binary, with the environment variables that would redirect it cleared.
+pub fn sanctum_cli() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sanctum"));
+    for variable in ["SANCTUM_POLICY", "SANCTUM_PINS", "SANCTUM_CACHE_DIR", "SANCTUM_PLUGINS_DIR"] {
+        command.env_remove(variable);
+    }
+    command
 }
 
 /// The compile cache the test run shares (under cargo's temporary directory for tests).
