@@ -251,8 +251,8 @@ async fn run_child(
             let _ = pipe.write_all(&bytes).await;
         });
     }
-    let stdout = tokio::spawn(read_capped(child.stdout.take(), grant.max_stdout_bytes));
-    let stderr = tokio::spawn(read_capped(child.stderr.take(), grant.max_stderr_bytes));
+    let mut stdout = tokio::spawn(read_capped(child.stdout.take(), grant.max_stdout_bytes));
+    let mut stderr = tokio::spawn(read_capped(child.stderr.take(), grant.max_stderr_bytes));
 
     // The limit covers the run, not the pipes: a descendant holding them open cannot stretch it.
     let ended = tokio::select! {
@@ -295,12 +295,16 @@ async fn run_child(
     if ended != Ended::Exited && ended != Ended::Signaled {
         (code, signal) = (None, None);
     }
-    let drained = tokio::time::timeout(DRAIN_GRACE, async { (stdout.await, stderr.await) }).await;
+    let drained = tokio::time::timeout(DRAIN_GRACE, async { ((&mut stdout).await, (&mut stderr).await) }).await;
     let ((stdout, stdout_truncated), (stderr, stderr_truncated)) = match drained {
         Ok((out, err)) => (out.unwrap_or_default(), err.unwrap_or_default()),
         // Not reachable while containment holds (every writer is gone); if it ever were, the
-        // run still ends on time, without that output.
-        Err(_) => ((Vec::new(), true), (Vec::new(), true)),
+        // run still ends on time, without that output, and nothing is left reading.
+        Err(_) => {
+            stdout.abort();
+            stderr.abort();
+            ((Vec::new(), true), (Vec::new(), true))
+        }
     };
     let output =
         Output { status: code, stdout, stderr, stdout_truncated, stderr_truncated, timed_out: ended == Ended::Timeout };
