@@ -156,23 +156,11 @@ pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
     {
         tracing::warn!(error = %e, "compile cache off");
     }
-    // Named by its file, as in `serve`: the policy's grants for that name, and no other.
-    let id = crate::ids::PluginName::of_file(&args.plugin)
-        .map_err(|reason| LoadError::FileName { path: args.plugin.clone(), reason })?;
-    if let Some(pinned) = policy.pinned_digest(id.as_str()) {
-        let found = crate::digest::ComponentDigest::of(
-            &std::fs::read(&args.plugin).with_context(|| format!("reading {}", args.plugin.display()))?,
-        );
-        if found != pinned {
-            return Err(
-                LoadError::DigestMismatch { path: args.plugin.clone(), id: id.to_string(), found, pinned }.into()
-            );
-        }
-    }
-    let plugin = runtime.load(&args.plugin).await?;
-    reload::check_identity(&args.plugin, &id, &plugin)?;
-    let name = id.to_string();
-    let plugin = Arc::new(plugin.with_grants(policy.grants_for(&name)));
+    // Admitted as `serve` admits it: named by its file, pinned bytes only, the policy's grants.
+    let bytes = crate::digest::ComponentBytes::read(&args.plugin)
+        .map_err(|source| LoadError::Read { path: args.plugin.clone(), source })?;
+    let plugin = Arc::new(reload::load_plugin(&runtime, &policy, &args.plugin, bytes).await?);
+    let name = plugin.info().name.clone();
     let worker = WorkerHandle::spawn(Arc::new(runtime), 1).context("starting the worker")?;
     let (registry, refusals) = Registry::build(vec![plugin], worker, Pins::disabled());
     for refusal in refusals {

@@ -35,6 +35,38 @@ impl ComponentDigest {
     }
 }
 
+/// A component file's bytes with their digest, hashed once for everything that needs it (the
+/// plugin set's change detection and pins, the compile cache's key, the audit trail).
+pub struct ComponentBytes {
+    bytes: Vec<u8>,
+    digest: ComponentDigest,
+}
+
+impl ComponentBytes {
+    pub fn new(bytes: Vec<u8>) -> Self {
+        let digest = ComponentDigest::of(&bytes);
+        Self { bytes, digest }
+    }
+
+    pub fn read(path: &std::path::Path) -> std::io::Result<Self> {
+        std::fs::read(path).map(Self::new)
+    }
+
+    pub fn digest(&self) -> ComponentDigest {
+        self.digest
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+impl fmt::Debug for ComponentBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ComponentBytes").field("len", &self.bytes.len()).field("digest", &self.digest).finish()
+    }
+}
+
 impl fmt::Display for ComponentDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.hex())

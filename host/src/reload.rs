@@ -24,7 +24,7 @@ use sha2::{Digest as _, Sha256};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::digest::ComponentDigest;
+use crate::digest::{ComponentBytes, ComponentDigest};
 use crate::ids::PluginName;
 use crate::policy::Policy;
 use crate::registry::Registry;
@@ -42,18 +42,10 @@ pub struct WatchError {
     source: notify::Error,
 }
 
-#[derive(Debug)]
-struct Loaded {
-    digest: ComponentDigest,
-    plugin: Arc<Plugin>,
-}
-
-impl Loaded {
-    /// Swap in the same plugin with `policy`'s grants (calls running keep the old grants).
-    fn regrant(&mut self, policy: &Policy) {
-        let grants = policy.grants_for(&self.plugin.info().name);
-        self.plugin = Arc::new(self.plugin.regranted(grants));
-    }
+/// Swap in the same plugin with `policy`'s grants (calls running keep the old grants).
+fn regrant(plugin: &mut Arc<Plugin>, policy: &Policy) {
+    let grants = policy.grants_for(&plugin.info().name);
+    *plugin = Arc::new(plugin.regranted(grants));
 }
 
 /// The plugins loaded from one directory, by file, with the policy that grants them.
@@ -69,7 +61,7 @@ pub struct PluginSet {
     /// scans that do not re-read it.
     policy_problem: Option<String>,
     limits: Limits,
-    loaded: BTreeMap<PathBuf, Loaded>,
+    loaded: BTreeMap<PathBuf, Arc<Plugin>>,
     /// What went wrong in the last scan, worded for `health`.
     problems: Vec<String>,
 }
@@ -131,7 +123,7 @@ impl PluginSet {
         self.loaded.retain(|path, loaded| {
             let kept = files.contains(path);
             if !kept {
-                tracing::info!(plugin = %loaded.plugin.info().name, path = %path.display(), "plugin removed");
+                tracing::info!(plugin = %loaded.info().name, path = %path.display(), "plugin removed");
             }
             kept
         });
@@ -144,7 +136,7 @@ impl PluginSet {
                     let previous = self.loaded.get_mut(path);
                     let kept = previous.is_some();
                     if policy_changed && let Some(loaded) = previous {
-                        loaded.regrant(&self.policy);
+                        regrant(loaded, &self.policy);
                     }
                     tracing::error!(error = %error, kept_previous_version = kept, "plugin not loaded");
                     problems.push(if kept {
@@ -159,7 +151,7 @@ impl PluginSet {
         // A policy that now pins other bytes withdraws a version that was admitted before.
         let policy = &self.policy;
         self.loaded.retain(|path, loaded| {
-            match pin_refusal(policy, path, loaded.plugin.info().name.as_str(), loaded.digest) {
+            match pin_refusal(policy, path, loaded.info().name.as_str(), loaded.digest()) {
                 None => true,
                 Some(error) => {
                     tracing::error!(error = %error, "plugin withdrawn");
@@ -177,46 +169,51 @@ impl PluginSet {
     /// Identity comes from the file name: the component must call itself by it, and a digest
     /// the policy pins for that name must be the file's.
     async fn load_file(&mut self, runtime: &Runtime, path: &Path, policy_changed: bool) -> Result<(), LoadError> {
-        let id = PluginName::of_file(path).map_err(|reason| LoadError::FileName { path: path.to_owned(), reason })?;
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
-        let digest = ComponentDigest::of(&bytes);
+        let bytes = ComponentBytes::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         if let Some(loaded) = self.loaded.get_mut(path)
-            && loaded.digest == digest
+            && loaded.digest() == bytes.digest()
         {
             if policy_changed {
-                loaded.regrant(&self.policy);
+                regrant(loaded, &self.policy);
             }
             return Ok(());
         }
-        // Checked before compiling: bytes the operator did not approve are never run.
-        if let Some(error) = pin_refusal(&self.policy, path, id.as_str(), digest) {
-            return Err(error);
-        }
-        let plugin = runtime.load_bytes(path, bytes).await?;
-        check_identity(path, &id, &plugin)?;
-        let plugin = plugin.with_grants(self.policy.grants_for(id.as_str()));
-        tracing::info!(plugin = %id, version = %plugin.info().version, tools = plugin.info().tools.len(),
-            path = %path.display(), sha256 = %digest, "plugin loaded");
-        self.loaded.insert(path.to_owned(), Loaded { digest, plugin: Arc::new(plugin) });
+        let plugin = load_plugin(runtime, &self.policy, path, bytes).await?;
+        self.loaded.insert(path.to_owned(), Arc::new(plugin));
         Ok(())
     }
 
     /// The plugins to serve, in file-name order. Each is named by its file, so no two share a
     /// name.
     pub fn plugins(&self) -> Vec<Arc<Plugin>> {
-        self.loaded.values().map(|loaded| Arc::clone(&loaded.plugin)).collect()
+        self.loaded.values().map(Arc::clone).collect()
     }
 }
 
-/// Refuse `plugin` unless it calls itself by the name of the file it came from: identity is
-/// the operator's file name, never what a component declares (so a second file cannot take
-/// over another plugin's grants by declaring its name).
-pub fn check_identity(path: &Path, id: &PluginName, plugin: &Plugin) -> Result<(), LoadError> {
-    let declared = &plugin.info().name;
-    if declared == id.as_str() {
-        return Ok(());
+/// Load the plugin file at `path` (its `bytes`) under `policy`, the one way every command
+/// admits a plugin. Identity comes from the file name: the bytes must be the ones the policy
+/// pins for that name, if it pins any (checked before compiling: bytes the operator did not
+/// approve are never run), and the component must call itself by that name (so a second file
+/// cannot take over another plugin's grants by declaring its name). Granted as the policy says.
+pub async fn load_plugin(
+    runtime: &Runtime,
+    policy: &Policy,
+    path: &Path,
+    bytes: ComponentBytes,
+) -> Result<Plugin, LoadError> {
+    let id = PluginName::of_file(path).map_err(|reason| LoadError::FileName { path: path.to_owned(), reason })?;
+    let digest = bytes.digest();
+    if let Some(error) = pin_refusal(policy, path, id.as_str(), digest) {
+        return Err(error);
     }
-    Err(LoadError::NameMismatch { path: path.to_owned(), id: id.to_string(), declared: declared.clone() })
+    let plugin = runtime.load_bytes(path, bytes).await?;
+    let declared = &plugin.info().name;
+    if declared != id.as_str() {
+        return Err(LoadError::NameMismatch { path: path.to_owned(), id: id.to_string(), declared: declared.clone() });
+    }
+    tracing::info!(plugin = %id, version = %plugin.info().version, tools = plugin.info().tools.len(),
+        path = %path.display(), sha256 = %digest, "plugin loaded");
+    Ok(plugin.with_grants(policy.grants_for(id.as_str())))
 }
 
 /// Why `policy` refuses the bytes with `digest` as plugin `id`, if it pins that plugin to others.

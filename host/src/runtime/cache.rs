@@ -29,6 +29,8 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::digest::ComponentDigest;
+
 type Tag = Hmac<Sha256>;
 
 /// Bytes of the HMAC-SHA-256 tag at the start of every artefact file.
@@ -111,8 +113,14 @@ impl CompileCache {
 
     /// The component for `wasm`: from a verified artefact if there is one, else compiled (and
     /// the artefact written for next time). `label` names the plugin file in logs.
-    pub(crate) fn component(&self, engine: &Engine, wasm: &[u8], label: &str) -> wasmtime::Result<Component> {
-        let digest = hex(&Sha256::digest(wasm));
+    pub(crate) fn component(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        digest: ComponentDigest,
+        label: &str,
+    ) -> wasmtime::Result<Component> {
+        let digest = digest.hex();
         let path = self.dir.join(format!("{digest}.cwasm"));
         match std::fs::read(&path) {
             Ok(file) => match self.verify(&digest, &file) {
@@ -292,9 +300,10 @@ mod tests {
         // The smallest valid component: an empty one.
         let wasm = b"\0asm\x0d\0\x01\0";
         let cache = CompileCache::open(&root, &engine).expect("opens");
-        cache.component(&engine, wasm, "empty").expect("compiles");
+        let digest = ComponentDigest::of(wasm);
+        cache.component(&engine, wasm, digest, "empty").expect("compiles");
         assert_eq!(cache.counts(), CacheCounts { hits: 0, misses: 1, rejected: 0 });
-        cache.component(&engine, wasm, "empty").expect("loads");
+        cache.component(&engine, wasm, digest, "empty").expect("loads");
         assert_eq!(cache.counts().hits, 1);
 
         let artefact = std::fs::read_dir(&cache.dir).expect("dir").next().expect("one file").expect("entry").path();
@@ -302,9 +311,9 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 0xff;
         std::fs::write(&artefact, &bytes).expect("tamper");
-        cache.component(&engine, wasm, "empty").expect("recompiles");
+        cache.component(&engine, wasm, digest, "empty").expect("recompiles");
         assert_eq!(cache.counts(), CacheCounts { hits: 1, misses: 1, rejected: 1 });
-        cache.component(&engine, wasm, "empty").expect("loads the rewritten artefact");
+        cache.component(&engine, wasm, digest, "empty").expect("loads the rewritten artefact");
         assert_eq!(cache.counts().hits, 2);
     }
 

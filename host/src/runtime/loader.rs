@@ -15,12 +15,13 @@ use super::types::{
     WORLD_VERSION,
 };
 use super::{Plugin, Runtime};
-use crate::digest::ComponentDigest;
+use crate::digest::{ComponentBytes, ComponentDigest};
 
-pub(super) async fn load(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
-    let digest = ComponentDigest::of(&bytes);
-    let component =
-        compile(runtime, path, bytes).await.map_err(|detail| LoadError::Compile { path: path.to_owned(), detail })?;
+pub(super) async fn load(runtime: &Runtime, path: &Path, bytes: ComponentBytes) -> Result<Plugin, LoadError> {
+    let digest = bytes.digest();
+    let component = compile(runtime, path, bytes.into_bytes(), digest)
+        .await
+        .map_err(|detail| LoadError::Compile { path: path.to_owned(), detail })?;
     // Before linking: an older or newer world fails type-checking with an obscure message, when
     // what the operator needs to know is which version it was built against.
     if let Some(found) = world_version(&runtime.engine, &component)
@@ -57,12 +58,12 @@ pub(super) async fn load(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Resu
 
 /// Compile (or fetch from the cache) on a blocking thread: compiling takes hundreds of
 /// milliseconds of CPU, which must not stall the async threads serving HTTP.
-async fn compile(runtime: &Runtime, path: &Path, bytes: Vec<u8>) -> Result<Component, String> {
+async fn compile(runtime: &Runtime, path: &Path, bytes: Vec<u8>, digest: ComponentDigest) -> Result<Component, String> {
     let engine = runtime.engine.clone();
     let cache = runtime.cache.clone();
     let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let compiled = tokio::task::spawn_blocking(move || match cache {
-        Some(cache) => cache.component(&engine, &bytes, &label),
+        Some(cache) => cache.component(&engine, &bytes, digest, &label),
         None => Component::new(&engine, &bytes),
     })
     .await

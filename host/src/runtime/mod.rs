@@ -26,7 +26,7 @@ use std::time::Instant;
 use wasmtime::Engine;
 
 use crate::audit::{Audit, AuditRecord};
-use crate::digest::ComponentDigest;
+use crate::digest::{ComponentBytes, ComponentDigest};
 use crate::metrics::{CallPhase, Metrics};
 use wasmtime::component::{HasSelf, Linker};
 
@@ -200,14 +200,15 @@ impl Runtime {
 
     /// Compile `path`, check it against the world, and read its `describe()`.
     pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
-        loader::load(self, path, bytes).await
+        let component =
+            ComponentBytes::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        loader::load(self, path, component).await
     }
 
     /// Like [`Runtime::load`], from `bytes` already read from `path` (so a caller that hashed
     /// them loads exactly what it hashed).
-    pub async fn load_bytes(&self, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
-        loader::load(self, path, bytes).await
+    pub async fn load_bytes(&self, path: &Path, component: ComponentBytes) -> Result<Plugin, LoadError> {
+        loader::load(self, path, component).await
     }
 
     /// Compile the validator ahead of the first validation (which would otherwise do it).

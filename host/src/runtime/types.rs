@@ -148,22 +148,23 @@ impl Default for Limits {
     }
 }
 
-/// A JSON Schema a plugin declared, as the validator receives it: the text, and an id unique in
-/// this process under which the validator keeps it compiled.
+/// A JSON Schema a plugin declared, as the validator receives it: the text, and its SHA-256,
+/// under which the validator keeps it compiled (so a table rebuilt on reload reuses what is
+/// already compiled, and two schemas never share an entry).
 #[derive(Debug, Clone)]
 pub struct SchemaSource {
-    id: u64,
+    key: [u8; 32],
     text: std::sync::Arc<str>,
 }
 
 impl SchemaSource {
     pub fn new(text: &str) -> Self {
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        Self { id: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed), text: std::sync::Arc::from(text) }
+        use sha2::Digest as _;
+        Self { key: sha2::Sha256::digest(text.as_bytes()).into(), text: std::sync::Arc::from(text) }
     }
 
-    pub fn id(&self) -> u64 {
-        self.id
+    pub fn key(&self) -> &[u8; 32] {
+        &self.key
     }
 
     pub fn text(&self) -> &str {

@@ -7,8 +7,8 @@
 //! on the worker, under a deadline ([`VALIDATION_BUDGET`]) and a memory cap, like a plugin call.
 //! A validation that runs out of either is answered with a clear error; nothing is left running.
 //!
-//! One instance is kept between calls, holding the schemas it has compiled (keyed by
-//! [`SchemaSource`] id); it is rebuilt after any failure and when it holds too many.
+//! One instance is kept between calls, holding the schemas it has compiled (keyed by the
+//! [`SchemaSource`]'s digest); it is rebuilt after any failure and when it holds too many.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -71,7 +71,7 @@ pub(crate) struct Validator {
 struct Live {
     store: Store<CallState>,
     instance: bindings::Validator,
-    handles: HashMap<u64, u32>,
+    handles: HashMap<[u8; 32], u32>,
 }
 
 impl Validator {
@@ -138,13 +138,13 @@ impl Validator {
 
 impl Live {
     async fn validate(&mut self, schema: &SchemaSource, json: &str) -> Result<(), ValidationError> {
-        let handle = match self.handles.get(&schema.id()) {
+        let handle = match self.handles.get(schema.key()) {
             Some(handle) => *handle,
             None => {
                 let handle =
                     self.run(async |store, instance| instance.call_compile(store, schema.text()).await).await?;
                 let handle = handle.map_err(ValidationError::Unusable)?;
-                self.handles.insert(schema.id(), handle);
+                self.handles.insert(*schema.key(), handle);
                 handle
             }
         };
@@ -182,8 +182,9 @@ impl Live {
 async fn compile(runtime: &Runtime) -> Result<Component, String> {
     let engine = runtime.engine.clone();
     let cache = runtime.cache.clone();
+    let digest = runtime.validator.digest;
     tokio::task::spawn_blocking(move || match cache {
-        Some(cache) => cache.component(&engine, VALIDATOR_WASM, "sanctum-validator"),
+        Some(cache) => cache.component(&engine, VALIDATOR_WASM, digest, "sanctum-validator"),
         None => Component::new(&engine, VALIDATOR_WASM),
     })
     .await

@@ -19,6 +19,8 @@ pub(crate) struct Envelope {
     pub(crate) request_id: Option<RequestId>,
     /// A `notifications/cancelled` names the request it cancels: it is no longer in flight.
     pub(crate) cancels: Option<RequestId>,
+    /// An `initialize` request (the only one that opens a session).
+    pub(crate) initializes: bool,
 }
 
 /// A message that must be answered with a JSON-RPC error instead of being handled.
@@ -80,7 +82,7 @@ pub(crate) fn peek(body: &[u8]) -> Result<Envelope, Refusal> {
             .then(|| message.params.and_then(|p| serde_json::from_str::<CancelParams>(p.get()).ok()))
             .flatten()
             .and_then(|p| p.request_id);
-        return Ok(Envelope { request_id: None, cancels });
+        return Ok(Envelope { cancels, ..Envelope::default() });
     };
     if method == "tools/call"
         && let Some(params) = message.params
@@ -97,7 +99,7 @@ pub(crate) fn peek(body: &[u8]) -> Result<Envelope, Refusal> {
             }
         }
     }
-    Ok(Envelope { request_id: Some(id), cancels: None })
+    Ok(Envelope { initializes: method == "initialize", request_id: Some(id), cancels: None })
 }
 
 #[cfg(test)]
@@ -109,6 +111,8 @@ mod tests {
     fn requests_notifications_and_responses_are_told_apart() {
         let request = peek(br#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#).expect("fine");
         assert_eq!(request.request_id, Some(NumberOrString::Number(7)));
+        assert!(!request.initializes);
+        assert!(peek(br#"{"jsonrpc":"2.0","id":0,"method":"initialize"}"#).expect("fine").initializes);
         let named = peek(br#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#).expect("fine");
         assert_eq!(named.request_id, Some(NumberOrString::String("a".into())));
         let notification = peek(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).expect("fine");

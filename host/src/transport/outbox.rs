@@ -56,7 +56,7 @@ pub(crate) struct Outbox {
     close: CancellationToken,
     /// Run once when the outbox closes the session itself: forget it everywhere, at once (a
     /// stalled stream is never polled again, so its own clean-up would not run).
-    on_close: Arc<dyn Fn(&str) + Send + Sync>,
+    on_close: Arc<dyn Fn() + Send + Sync>,
     /// Why the session closed, for the log.
     label: Arc<str>,
 }
@@ -70,7 +70,7 @@ impl std::fmt::Debug for Outbox {
 impl Outbox {
     /// An empty outbox for session `label` (its log id), closed by `close`; `on_close` forgets
     /// the session when the outbox closes it.
-    pub(crate) fn new(label: &str, close: CancellationToken, on_close: Arc<dyn Fn(&str) + Send + Sync>) -> Self {
+    pub(crate) fn new(label: &str, close: CancellationToken, on_close: Arc<dyn Fn() + Send + Sync>) -> Self {
         Self { state: Arc::default(), close, on_close, label: Arc::from(label) }
     }
 
@@ -152,7 +152,7 @@ impl Outbox {
         }
         tracing::warn!(session = %self.label, reason = %why, "closing an SSE session");
         self.close.cancel();
-        (self.on_close)(&self.label);
+        (self.on_close)();
     }
 
     /// The writing end, for the session's rmcp service.
@@ -225,7 +225,7 @@ mod tests {
         let closed = Arc::new(AtomicUsize::new(0));
         let count = Arc::clone(&closed);
         let close = CancellationToken::new();
-        let outbox = Outbox::new("s", close.clone(), Arc::new(move |_| _ = count.fetch_add(1, Ordering::SeqCst)));
+        let outbox = Outbox::new("s", close.clone(), Arc::new(move || _ = count.fetch_add(1, Ordering::SeqCst)));
         (outbox, closed, close)
     }
 

@@ -281,7 +281,7 @@ pub(crate) async fn bind_mcp_sessions(State(state): State<McpSessions>, request:
         };
     }
     // Only `initialize` opens a session (2026-07-28 requests are stateless).
-    let opens_session = is_initialize(&bytes);
+    let opens_session = envelope.initializes;
     if opens_session && let Some(refusal) = state.book.would_refuse(&principal) {
         tracing::warn!(%principal, ?refusal, "refused a new /mcp session");
         return refusal.into_response();
@@ -349,14 +349,6 @@ pub(crate) fn too_many_in_flight() -> Response {
 pub(crate) fn log_id(id: &str) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(id.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
-}
-
-fn is_initialize(body: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        method: Option<String>,
-    }
-    serde_json::from_slice::<Probe>(body).is_ok_and(|p| p.method.as_deref() == Some("initialize"))
 }
 
 #[cfg(test)]

@@ -84,18 +84,28 @@ impl SseSessions {
     }
 }
 
-/// Removes its session when the client's stream is dropped (the client disconnected).
-struct SessionGuard {
+/// Forgets one session everywhere it is registered.
+#[derive(Clone)]
+struct Forget {
     sessions: SseSessions,
     book: SessionBook,
     id: String,
 }
 
-impl Drop for SessionGuard {
-    fn drop(&mut self) {
+impl Forget {
+    fn now(&self) {
         self.sessions.remove(&self.id);
         self.book.remove(&self.id);
-        tracing::debug!(session = %log_id(&self.id), "legacy SSE session closed");
+    }
+}
+
+/// Forgets its session when the client's stream is dropped (the client disconnected).
+struct SessionGuard(Forget);
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.0.now();
+        tracing::debug!(session = %log_id(&self.0.id), "legacy SSE session closed");
     }
 }
 
@@ -119,20 +129,21 @@ pub(crate) async fn open(State(state): State<SseState>, Extension(principal): Ex
         return refusal.into_response();
     }
     let (to_server, from_client) = mpsc::channel::<ClientJsonRpcMessage>(CHANNEL_CAPACITY);
-    let forget = {
-        let (sessions, book, id) = (state.sessions.clone(), state.book.clone(), id.clone());
-        Arc::new(move |_: &str| {
-            sessions.remove(&id);
-            book.remove(&id);
-        })
-    };
-    let outbox = Outbox::new(&log_id(&id), close.clone(), forget);
+    let forget = Forget { sessions: state.sessions.clone(), book: state.book.clone(), id: id.clone() };
+    let outbox = Outbox::new(
+        &log_id(&id),
+        close.clone(),
+        Arc::new({
+            let forget = forget.clone();
+            move || forget.now()
+        }),
+    );
     if !state.sessions.insert(&id, SseSession { to_server, outbox: outbox.clone() }) {
         state.book.remove(&id);
         return (StatusCode::SERVICE_UNAVAILABLE, "too many open SSE sessions").into_response();
     }
     let handler = state.mcp.session(Transport::LegacySse);
-    let sink = Answers { sink: outbox.sink(), book: state.book.clone(), session: id.clone() };
+    let sink = Answers { sink: outbox.sink(), book: state.book, session: id.clone() };
     // `serve` waits for `initialize`, which arrives by POST later: never await it here.
     tokio::spawn(async move {
         match handler.serve((sink, ReceiverStream::new(from_client))).await {
@@ -143,7 +154,7 @@ pub(crate) async fn open(State(state): State<SseState>, Extension(principal): Ex
         }
     });
     tracing::debug!(session = %log_id(&id), principal = %principal.name(), "legacy SSE session opened");
-    let guard = SessionGuard { sessions: state.sessions.clone(), book: state.book, id: id.clone() };
+    let guard = SessionGuard(forget);
     Sse::new(events(&id, &outbox, guard).take_until(close.cancelled_owned()))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response()
