@@ -174,7 +174,7 @@ pub async fn call_file(args: &CallArgs) -> anyhow::Result<LocalCall> {
     } else {
         format!("{name}__{}", args.tool)
     };
-    let outcome = registry.call(&tool, Some(arguments), crate::registry::CallContext::default()).await;
+    let outcome = registry.call(&tool, Some(arguments), crate::model::CallContext::default()).await;
     Ok(match crate::mcp::render_outcome(outcome) {
         Ok(result) => {
             LocalCall::Result { is_error: result.is_error == Some(true), json: serde_json::to_value(&result)? }
@@ -206,7 +206,7 @@ fn choose_containment(choice: crate::config::ContainmentArg) -> anyhow::Result<(
 }
 
 /// The operator's policy, or deny-all when there is none.
-fn load_policy(path: Option<&Path>, limits: crate::runtime::Limits) -> anyhow::Result<Policy> {
+fn load_policy(path: Option<&Path>, limits: crate::model::Limits) -> anyhow::Result<Policy> {
     Ok(match path {
         Some(path) => Policy::load(path, limits)?,
         None => Policy::deny_all(limits),

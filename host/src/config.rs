@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::runtime::{InstanceAllocator, Limits};
+use crate::model::Limits;
+use crate::runtime::InstanceAllocator;
 pub use crate::settings::LogFormat;
 
 #[derive(Debug, Parser)]

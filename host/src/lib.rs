@@ -43,6 +43,7 @@ pub mod digest;
 pub mod ids;
 pub mod mcp;
 pub mod metrics;
+pub mod model;
 pub mod pins;
 pub mod plugins_cli;
 pub mod policy;

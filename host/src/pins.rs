@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
-use crate::runtime::ToolInfo;
+use crate::model::ToolInfo;
 
 /// Why the pin file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -227,7 +227,7 @@ fn write_canonical(value: &Value, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::Annotations;
+    use crate::model::Annotations;
 
     fn tool(description: &str, schema: &str) -> ToolInfo {
         ToolInfo {

@@ -17,11 +17,12 @@ use clap::{Args, Subcommand};
 
 use crate::audit::Audit;
 use crate::config::StoreArgs;
+use crate::model::{Limits, Requirement};
 use crate::pins::{PinStatus, Pins, definition_hash};
 use crate::policy::{GrantReview, Policy};
 use crate::registry::served_name;
 use crate::reload::PluginSet;
-use crate::runtime::{Limits, Plugin, Requirement, Runtime};
+use crate::runtime::{Plugin, Runtime};
 
 #[derive(Debug, Clone, Args)]
 pub struct PluginsArgs {
@@ -196,7 +197,7 @@ async fn inspect(file: &std::path::Path) -> anyhow::Result<String> {
     let mut out = String::new();
     writeln!(out, "file: {}", file.display())?;
     writeln!(out, "sha256: {}", plugin.digest())?;
-    writeln!(out, "world: sanctum:plugin/plugin@{} (ok)", crate::runtime::types::WORLD_VERSION)?;
+    writeln!(out, "world: sanctum:plugin/plugin@{} (ok)", crate::model::WORLD_VERSION)?;
     writeln!(out, "plugin: {} {}", info.name, info.version)?;
     // Served only from a file named after the plugin; say so before an operator installs it.
     match crate::ids::PluginName::of_file(file) {

@@ -26,9 +26,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::digest::{ComponentBytes, ComponentDigest};
 use crate::ids::PluginName;
+use crate::model::Limits;
 use crate::policy::Policy;
 use crate::registry::Registry;
-use crate::runtime::{Limits, LoadError, Plugin, Runtime};
+use crate::runtime::{LoadError, Plugin, Runtime};
 
 /// Quiet time after the last file event before a rescan: long enough to coalesce a burst,
 /// short enough that an operator sees the change at once.

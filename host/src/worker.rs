@@ -18,7 +18,8 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::CallPhase;
-use crate::runtime::{CallContext, CallFailure, Plugin, Runtime, SchemaSource, ToolOutput, ValidationError};
+use crate::model::{CallContext, CallFailure, SchemaSource, ToolOutput};
+use crate::runtime::{Plugin, Runtime, ValidationError};
 
 /// Why the worker did not take a call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -28,8 +28,9 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use tokio::sync::mpsc;
 
 use crate::metrics::CallPhase;
+use crate::model::CallContext;
 use crate::principal::Principal;
-use crate::registry::{CallContext, CallError, Completed, Registry, ToolSpec};
+use crate::registry::{CallError, Completed, Registry, ToolSpec};
 use notify::{Forwarder, Forwarding};
 
 /// Which transport a handler instance serves; it bounds the protocol versions offered.

@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::registry::{CallEvent, LogLevel};
+use crate::model::{CallEvent, LogLevel};
 
 /// How long the result waits for queued notifications to be delivered. A client that stopped
 /// reading must not hold the call's response (or its task) forever.

@@ -14,7 +14,8 @@ use base64::Engine as _;
 use rmcp::ErrorData;
 use rmcp::model::{CallToolResult, ContentBlock, ResourceContents as McpResourceContents};
 
-use crate::registry::{CallError, Completed, Content, EmbeddedResource, ResourceContents};
+use crate::model::{Content, EmbeddedResource, ResourceContents};
+use crate::registry::{CallError, Completed};
 
 pub(crate) fn render(outcome: Result<Completed, CallError>) -> Result<CallToolResult, ErrorData> {
     match outcome {
@@ -59,7 +60,7 @@ fn block(content: Content) -> ContentBlock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::CallFailure;
+    use crate::model::CallFailure;
     use crate::worker::WorkerError;
 
     fn text_of(result: &CallToolResult) -> String {

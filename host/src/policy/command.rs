@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::PolicyError;
 use super::file::CommandFile;
-use crate::runtime::{ChildLimits, CommandGrant};
+use crate::model::{ChildLimits, CommandGrant};
 
 /// Programs that run another program or code given as an argument. Granting one would hand the
 /// plugin (and the agent steering it) a shell, so they need `full_trust = true`.

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::PolicyError;
 use super::file::{HttpFile, SecretFile};
-use crate::runtime::{HttpGrant, SecretInjection, SecretPlace};
+use crate::model::{HttpGrant, SecretInjection, SecretPlace};
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20);
 const DEFAULT_RESPONSE_KIB: u64 = 1024;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::digest::ComponentDigest;
-use crate::runtime::{DirectoryGrant, Limits, PluginGrants};
+use crate::model::{DirectoryGrant, Limits, PluginGrants};
 pub use review::GrantReview;
 
 /// Why a policy file was not accepted. Messages name the key at fault.

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::runtime::{PluginGrants, PluginInfo, Requirement};
+use crate::model::{PluginGrants, PluginInfo, Requirement};
 
 /// The comparison for one plugin. Entries read like `command deploy`, `config apps`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{Completed, ToolSpec};
 use crate::ids::ToolName;
-use crate::runtime::{Annotations, Content};
+use crate::model::{Annotations, Content};
 use crate::worker::WorkerHandle;
 
 /// One loaded plugin, as health reports it.

@@ -21,12 +21,11 @@ use serde_json::{Map, Value};
 
 use crate::ids::{PluginName, ToolName};
 use crate::metrics::Metrics;
+use crate::model::{Annotations, CallContext, CallFailure, Content};
 use crate::pins::{PinError, Pins};
-use crate::runtime::{Annotations, CallFailure, Plugin};
+use crate::runtime::Plugin;
 use crate::worker::{Checks, WorkerError, WorkerHandle};
 
-pub use crate::runtime::types::{EmbeddedResource, ResourceContents};
-pub use crate::runtime::{CallContext, CallEvent, Content, LogLevel};
 pub use health::{HealthReport, PluginHealth};
 use schema::CheckedSchema;
 pub use table::HeldTool;
@@ -368,7 +367,7 @@ pub fn served_name(plugin: &Plugin, tool: &str) -> String {
 
 fn admit_tool(
     plugin: &PluginName,
-    tool: &crate::runtime::ToolInfo,
+    tool: &crate::model::ToolInfo,
     source: &Arc<Plugin>,
 ) -> Result<(ToolSpec, Route), String> {
     let name = if source.grants().bare_tool_names {

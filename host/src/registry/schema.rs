@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::runtime::SchemaSource;
+use crate::model::SchemaSource;
 
 /// The validator's pattern limits (`plugins-src/validator/`): the same engine, the same limits.
 const PATTERN_SIZE_LIMIT: usize = 256 << 10;

@@ -8,14 +8,15 @@ use wasmtime::component::Component;
 
 use super::bindings::{PluginPre, guest_tools, types as wit};
 use super::error::LoadError;
-use super::grants::PluginGrants;
-use super::sandbox::{self, CallContext, CallSite};
-use super::types::{
+use super::sandbox::{self, CallSite};
+use super::{Plugin, Runtime};
+use crate::digest::{ComponentBytes, ComponentDigest};
+use crate::model::CallContext;
+use crate::model::PluginGrants;
+use crate::model::{
     Annotations, Content, EmbeddedResource, PluginInfo, Requirement, ResourceContents, ToolInfo, ToolOutput,
     WORLD_VERSION,
 };
-use super::{Plugin, Runtime};
-use crate::digest::{ComponentBytes, ComponentDigest};
 
 pub(super) async fn load(runtime: &Runtime, path: &Path, bytes: ComponentBytes) -> Result<Plugin, LoadError> {
     let digest = bytes.digest();

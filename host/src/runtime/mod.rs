@@ -3,19 +3,17 @@
 //! [`Runtime`] owns the engine, the linker and the epoch ticker; [`Runtime::load`] turns a
 //! `.wasm` file into a [`Plugin`] (compiled, type-checked against the world, described);
 //! [`Runtime::call`] runs one tool call in a fresh sandbox. Results are plain data from
-//! [`types`]; this module never imports the registry, the worker or anything above them.
+//! [`crate::model`]; this module never imports the registry, the worker or anything above them.
 
 mod bindings;
 mod cache;
 mod capabilities;
 mod engine;
 mod error;
-pub mod grants;
 mod loader;
 mod redact;
 mod reporter;
 mod sandbox;
-pub mod types;
 mod validator;
 
 use std::path::{Path, PathBuf};
@@ -32,18 +30,14 @@ use wasmtime::component::{HasSelf, Linker};
 
 pub use cache::{CacheCounts, CacheError};
 pub use engine::InstanceAllocator;
-pub use error::{CallFailure, LoadError};
-pub use grants::{ChildLimits, CommandGrant, DirectoryGrant, HttpGrant, PluginGrants, SecretInjection, SecretPlace};
-pub use sandbox::CallContext;
-pub use types::{
-    Annotations, CallEvent, Content, Limits, LogLevel, PluginInfo, Requirement, SchemaSource, ToolInfo, ToolOutput,
-};
+pub use error::LoadError;
 pub use validator::{MAX_REPORTED_PROBLEMS, VALIDATION_BUDGET, ValidationError};
 
 use bindings::{Plugin as PluginBindings, PluginPre};
 use engine::EpochTicker;
 use sandbox::{CallSite, CallState};
 
+use crate::model::{CallContext, CallFailure, Limits, PluginGrants, PluginInfo, SchemaSource, ToolOutput};
 pub use capabilities::containment::ProcessContainment;
 
 /// How the children of granted commands are confined on this machine (checks the kernel).

@@ -3,8 +3,8 @@
 //! page quoting the URL) could hand it one; verbatim copies are caught here. Transformed copies
 //! (encoded, split) cannot be, which `docs/security.md` states.
 
-use super::error::CallFailure;
-use super::types::{Content, EmbeddedResource, ResourceContents, ToolOutput};
+use crate::model::CallFailure;
+use crate::model::{Content, EmbeddedResource, ResourceContents, ToolOutput};
 
 const REDACTED: &str = "[redacted]";
 

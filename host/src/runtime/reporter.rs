@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use super::bindings::{host, types};
 use super::redact::Redactor;
 use super::sandbox::CallState;
-use super::types::{CallEvent, Limits, LogLevel};
+use crate::model::{CallEvent, Limits, LogLevel};
 
 /// Forwards one call's events within its quota. Events beyond the quota or a full channel are
 /// dropped and counted; the guest is never slowed down or failed for reporting too much.

@@ -7,7 +7,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
@@ -19,11 +18,11 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::audit::Audit;
 
 use super::capabilities::http::EgressHooks;
-use super::error::CallFailure;
-use super::grants::PluginGrants;
 use super::redact::Redactor;
 use super::reporter::Reporter;
-use super::types::CallEvent;
+use crate::model::CallContext;
+use crate::model::CallFailure;
+use crate::model::PluginGrants;
 
 /// Resource-table entries a guest may hold (streams, pollables). Generous for real plugins,
 /// small enough that a leak loop cannot exhaust host memory through the table.
@@ -32,19 +31,6 @@ const MAX_TABLE_ENTRIES: usize = 10_000;
 /// Extra time the host waits after the epoch deadline before it drops the call outright, for a
 /// guest stuck inside a host call where epochs cannot interrupt it.
 const HARD_STOP_GRACE: Duration = Duration::from_secs(2);
-
-/// What a call is given by its caller: a way to be cancelled, a place to report events.
-#[derive(Debug, Clone, Default)]
-pub struct CallContext {
-    pub cancel: CancellationToken,
-    /// Where progress and log reports go; `None` drops them (e.g. during `describe()`).
-    pub events: Option<mpsc::Sender<CallEvent>>,
-    /// The caller's agent id, if the client sent one: for the audit trail, and for plugins'
-    /// own records through `host.agent-id` (never for access decisions).
-    pub agent_id: Option<String>,
-    /// The authenticated principal the call came from, for the audit trail.
-    pub principal: Option<String>,
-}
 
 /// Why the epoch callback stopped the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

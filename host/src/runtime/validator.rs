@@ -19,11 +19,12 @@ use wasmtime::Store;
 use wasmtime::component::Component;
 
 use super::Runtime;
-use super::error::CallFailure;
-use super::grants::PluginGrants;
-use super::sandbox::{self, CallContext, CallSite, CallState};
-use super::types::{Limits, SchemaSource};
+use super::sandbox::{self, CallSite, CallState};
 use crate::digest::ComponentDigest;
+use crate::model::CallContext;
+use crate::model::CallFailure;
+use crate::model::PluginGrants;
+use crate::model::{Limits, SchemaSource};
 
 #[allow(missing_docs, missing_debug_implementations, unreachable_pub, clippy::all)]
 mod bindings {

@@ -4,7 +4,8 @@
 
 use rmcp::model::ErrorCode;
 use rmcp::service::ServiceError;
-use sanctum::registry::{CallContext, CallError};
+use sanctum::model::CallContext;
+use sanctum::registry::CallError;
 
 use crate::support::{ALL_PATHS, TestServer, connect, no_args, plugins_dir, text};
 

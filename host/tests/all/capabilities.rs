@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sanctum::registry::{CallContext, CallError, Completed, Content};
-use sanctum::runtime::CallFailure;
+use sanctum::model::CallFailure;
+use sanctum::model::{CallContext, Content};
+use sanctum::registry::{CallError, Completed};
 use serde_json::{Value, json};
 
 use crate::support::{TestServer, plugins_dir, repo_root};

@@ -2,8 +2,9 @@
 //! the next call succeeds. Driven through the registry (the same gate MCP calls pass).
 
 use sanctum::config::AllocatorArg;
-use sanctum::registry::{CallContext, CallError, Completed, Content};
-use sanctum::runtime::CallFailure;
+use sanctum::model::CallFailure;
+use sanctum::model::{CallContext, Content};
+use sanctum::registry::{CallError, Completed};
 use serde_json::{Value, json};
 
 use crate::support::{TestServer, plugins_dir};

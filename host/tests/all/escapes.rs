@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sanctum::registry::{CallContext, CallError};
+use sanctum::model::CallContext;
+use sanctum::registry::CallError;
 use serde_json::{Value, json};
 
 use crate::support::{TestServer, plugin_file, plugins_dir, repo_root};

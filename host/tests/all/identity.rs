@@ -7,7 +7,7 @@
 use std::path::Path;
 
 use sanctum::digest::ComponentDigest;
-use sanctum::registry::{CallContext, Content};
+use sanctum::model::{CallContext, Content};
 use serde_json::{Value, json};
 
 use crate::reload::{install, until};

@@ -9,8 +9,9 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use sanctum::registry::{CallContext, CallError, Content};
-use sanctum::runtime::CallFailure;
+use sanctum::model::CallFailure;
+use sanctum::model::{CallContext, Content};
+use sanctum::registry::CallError;
 use serde_json::{Value, json};
 
 use crate::support::{TestServer, plugins_dir};

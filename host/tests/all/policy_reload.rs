@@ -2,7 +2,7 @@
 //! no longer grants something denies it at once, and an invalid policy leaves the previous one
 //! in force and is reported. Driven with the `probe` fixture's `config` tool.
 
-use sanctum::registry::{CallContext, Content};
+use sanctum::model::{CallContext, Content};
 use serde_json::{Value, json};
 
 use crate::reload::{install, until};

@@ -12,7 +12,7 @@ use rmcp::model::{ClientConfig, Implementation, ProtocolVersion, ServerNotificat
 use rmcp::service::{NotificationContext, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::{ClientHandler, RoleClient, ServiceExt};
-use sanctum::registry::CallContext;
+use sanctum::model::CallContext;
 use serde_json::json;
 
 use crate::support::{TestServer, call, plugin_file, plugins_dir, sse_client, text};
@@ -149,7 +149,7 @@ async fn a_call_in_flight_during_a_removal_finishes_on_the_old_version() {
     let swapped_at = Instant::now();
     let (result, finished_at) = running.await.expect("task");
     let completed = result.expect("the call finished on the version it started with");
-    assert_eq!(completed.content, vec![sanctum::registry::Content::Text("waited 1500 ms".into())]);
+    assert_eq!(completed.content, vec![sanctum::model::Content::Text("waited 1500 ms".into())]);
     assert!(swapped_at < finished_at, "the swap happened while the call ran ({:?})", started.elapsed());
     let after = server.app_registry.call("echo__wait", None, CallContext::default()).await;
     assert!(matches!(after, Err(sanctum::registry::CallError::UnknownTool(_))), "new calls see the new table");

@@ -6,8 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use sanctum::registry::{CallContext, CallError, Content};
-use sanctum::runtime::{CallFailure, VALIDATION_BUDGET};
+use sanctum::model::CallFailure;
+use sanctum::model::{CallContext, Content};
+use sanctum::registry::CallError;
+use sanctum::runtime::VALIDATION_BUDGET;
 use serde_json::{Value, json};
 
 use crate::support::TestServer;

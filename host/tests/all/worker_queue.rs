@@ -2,7 +2,8 @@
 
 use std::time::{Duration, Instant};
 
-use sanctum::registry::{CallContext, CallError, Completed};
+use sanctum::model::CallContext;
+use sanctum::registry::{CallError, Completed};
 use sanctum::worker::WorkerError;
 use serde_json::{Value, json};
 

@@ -21,7 +21,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::net;
 use crate::audit::{AuditRecord, CapabilityOutcome};
-use crate::runtime::grants::{HttpGrant, SecretPlace};
+use crate::model::{HttpGrant, SecretPlace};
 use crate::runtime::sandbox::CallScope;
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;

@@ -1,5 +1,5 @@
 //! Host implementations of the capability imports. One module per capability; each checks the
-//! plugin's [`PluginGrants`](super::grants::PluginGrants) first and denies what is not granted,
+//! plugin's [`PluginGrants`](crate::model::PluginGrants) first and denies what is not granted,
 //! writing an audit record either way.
 
 pub(crate) mod config;

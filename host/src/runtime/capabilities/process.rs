@@ -18,8 +18,8 @@ use tokio::process::Command;
 
 use super::containment;
 use crate::audit::{AuditRecord, CapabilityOutcome};
+use crate::model::CommandGrant;
 use crate::runtime::bindings::process::{self, Output, RunError};
-use crate::runtime::grants::{ChildLimits, CommandGrant};
 use crate::runtime::sandbox::{CallScope, CallState};
 
 /// How children of granted commands are confined on this machine, reported at start-up and by
@@ -391,8 +391,8 @@ mod child_limits {
 
     use rustix::process::{Resource, Rlimit, setrlimit};
 
-    use super::ChildLimits;
     use super::containment::Plan;
+    use crate::model::ChildLimits;
 
     pub(super) fn apply(command: &mut tokio::process::Command, limits: ChildLimits, landlock: Option<i32>, plan: Plan) {
         let set = move || -> std::io::Result<()> {
@@ -436,7 +436,7 @@ mod landlock_rules {
 
     use landlock::{ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, path_beneath_rules};
 
-    use super::CommandGrant;
+    use crate::model::CommandGrant;
 
     /// The newest ABI this code knows; older kernels get the subset they support.
     const TARGET: ABI = ABI::V5;
@@ -483,7 +483,7 @@ mod tests {
             max_stdout_bytes: 1024,
             max_stderr_bytes: 1024,
             allow_stdin: false,
-            rlimits: ChildLimits::default(),
+            rlimits: crate::model::ChildLimits::default(),
             readable: vec!["/".into()],
             writable: vec![],
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::types::Limits;
+use crate::model::Limits;
 
 /// All grants of one plugin, and the limits its calls run under.
 #[derive(Debug, Clone, Default)]

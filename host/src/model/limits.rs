@@ -1,0 +1,44 @@
+//! Per-call limits and their defaults. Each default is named once here and used by the
+//! command line, the configuration file, the policy and every `Default`.
+
+use std::time::Duration;
+
+/// Per-call limits. Every one guards the host or its clients against a hostile or buggy plugin.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Linear memory a call may grow to. A memory bomb fails allocation here instead of
+    /// taking the host's memory.
+    pub memory_bytes: usize,
+    /// Wall-clock budget of one call (the guest is interrupted at the next epoch tick after
+    /// it). Below Letta's 60 s execute limit, so the agent gets our error, not its timeout.
+    pub call_timeout: Duration,
+    /// Budget of `describe()` at load: it must be cheap, and a plugin that loops in it must
+    /// not stall start-up.
+    pub describe_timeout: Duration,
+    /// Bytes of guest stdout and of stderr kept per call; the rest is discarded.
+    pub captured_output_bytes: usize,
+    /// Total bytes of content one call may return (text, images, audio, resources and their
+    /// URIs and media types); more is truncated.
+    pub max_output_bytes: usize,
+    /// Bytes of one log or progress message; longer ones are cut.
+    pub max_message_bytes: usize,
+    /// Log and progress reports one call may make; later ones are dropped and counted.
+    pub max_events_per_call: u32,
+    /// Total bytes of `describe()` strings (names, descriptions, schemas).
+    pub max_describe_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            call_timeout: Duration::from_secs(30),
+            describe_timeout: Duration::from_secs(5),
+            captured_output_bytes: 64 << 10,
+            max_output_bytes: 1 << 20,
+            max_message_bytes: 4 << 10,
+            max_events_per_call: 1_000,
+            max_describe_bytes: 1 << 20,
+        }
+    }
+}
