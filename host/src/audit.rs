@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 /// Where audit records go. Cloning shares the sink.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Audit {
     sink: Option<Arc<Mutex<Box<dyn Write + Send>>>>,
     /// Every capability use already passes through here, so denials are counted here too
     /// (even with the audit log off) and the runtime needs no metrics of its own.
-    metrics: Option<crate::metrics::Metrics>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for Audit {
@@ -77,28 +77,20 @@ pub enum AuditRecord<'a> {
 
 impl Audit {
     /// An audit trail that records nothing.
-    pub fn disabled() -> Self {
-        Self::default()
+    pub fn disabled(metrics: crate::metrics::Metrics) -> Self {
+        Self { sink: None, metrics }
     }
 
     /// Append records to `writer` (a file, stderr, or a buffer in tests).
-    pub fn to_writer(writer: impl Write + Send + 'static) -> Self {
-        Self { sink: Some(Arc::new(Mutex::new(Box::new(writer)))), metrics: None }
-    }
-
-    /// The same trail, also counting capability denials in `metrics`.
-    #[must_use]
-    pub fn with_metrics(self, metrics: crate::metrics::Metrics) -> Self {
-        Self { metrics: Some(metrics), ..self }
+    pub fn to_writer(writer: impl Write + Send + 'static, metrics: crate::metrics::Metrics) -> Self {
+        Self { sink: Some(Arc::new(Mutex::new(Box::new(writer)))), metrics }
     }
 
     /// Write one record. A failing sink is reported in the log, never to the caller: auditing
     /// must not change what a call does.
     pub fn record(&self, record: &AuditRecord<'_>) {
-        if let (Some(metrics), AuditRecord::Capability { kind, outcome: CapabilityOutcome::Denied { .. }, .. }) =
-            (&self.metrics, record)
-        {
-            metrics.capability_denied(kind);
+        if let AuditRecord::Capability { kind, outcome: CapabilityOutcome::Denied { .. }, .. } = record {
+            self.metrics.capability_denied(kind);
         }
         let Some(sink) = &self.sink else { return };
         #[derive(Serialize)]
@@ -147,7 +139,7 @@ mod tests {
     #[test]
     fn records_are_json_lines_with_flattened_outcomes() {
         let buffer = Buffer::default();
-        let audit = Audit::to_writer(buffer.clone());
+        let audit = Audit::to_writer(buffer.clone(), crate::metrics::Metrics::new());
         audit.record(&AuditRecord::Capability {
             plugin: "p",
             plugin_sha256: "00",
@@ -170,7 +162,7 @@ mod tests {
     #[test]
     fn denials_are_counted_even_with_the_log_off() {
         let metrics = crate::metrics::Metrics::new();
-        let audit = Audit::disabled().with_metrics(metrics.clone());
+        let audit = Audit::disabled(metrics.clone());
         let record = |outcome| AuditRecord::Capability {
             plugin: "p",
             plugin_sha256: "00",

@@ -38,6 +38,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod digest;
 pub mod ids;
@@ -45,14 +46,10 @@ pub mod mcp;
 pub mod metrics;
 pub mod model;
 pub mod pins;
-pub mod plugins_cli;
 pub mod policy;
 pub mod principal;
 pub mod registry;
-pub mod reload;
 pub mod runtime;
-pub mod scaffold;
-pub mod settings;
 pub mod shutdown;
 mod toml_error;
 pub mod transport;

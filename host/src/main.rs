@@ -3,23 +3,20 @@
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::{CommandFactory as _, FromArgMatches as _};
-use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use sanctum::app::LocalCall;
-use sanctum::config::{CallArgs, Cli, Command, LogFormat, NewPluginArgs, ServeArgs};
+use sanctum::config::{CallArgs, Cli, Command, ConfigError, LogFormat, NewPluginArgs, PluginsArgs, ServeArgs};
 
 fn main() -> anyhow::Result<()> {
-    let matches = Cli::command().get_matches();
-    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    // The file fills in what no flag or variable set; clap knows which those were.
-    if let (Command::Serve(args) | Command::Check(args), Some((_, sub))) = (&mut cli.command, matches.subcommand()) {
-        sanctum::settings::apply(args, sub)?;
-    }
+    let cli = match sanctum::config::parse(std::env::args_os()) {
+        Ok(cli) => cli,
+        // Usage errors, `--help` and `--version`: clap prints them and picks the exit status.
+        Err(ConfigError::Cli(e)) => e.exit(),
+        Err(e) => return Err(e.into()),
+    };
     init_logging(&cli.command)?;
     let http_threads = match &cli.command {
         Command::Serve(args) => args.http_threads(),
@@ -66,8 +63,8 @@ fn init_logging(command: &Command) -> anyhow::Result<()> {
 }
 
 /// `sanctum plugins list|inspect|approve`: print the report.
-async fn plugins(args: &sanctum::plugins_cli::PluginsArgs) -> anyhow::Result<()> {
-    let report = sanctum::plugins_cli::run(args).await?;
+async fn plugins(args: &PluginsArgs) -> anyhow::Result<()> {
+    let report = sanctum::cli::plugins::run(args).await?;
     #[allow(clippy::print_stdout)]
     {
         print!("{report}");
@@ -77,7 +74,7 @@ async fn plugins(args: &sanctum::plugins_cli::PluginsArgs) -> anyhow::Result<()>
 
 /// Write a new plugin crate from the template and say what to run next.
 fn new_plugin(args: &NewPluginArgs) -> anyhow::Result<()> {
-    let created = sanctum::scaffold::create(&args.dir, &args.name, args.sdk.as_deref())?;
+    let created = sanctum::cli::scaffold::create(&args.dir, &args.name, args.sdk.as_deref())?;
     #[allow(clippy::print_stdout)]
     {
         print!("{}", created.summary());
@@ -108,7 +105,7 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
 async fn check(mut args: ServeArgs) -> anyhow::Result<()> {
     // A one-off report: nothing to keep in step with.
     args.watch = false;
-    let app = sanctum::app::build(&args, CancellationToken::new()).await?;
+    let app = sanctum::app::build(&args).await?;
     let mut problems = 0;
     #[allow(clippy::print_stdout)]
     {
@@ -145,8 +142,7 @@ async fn check(mut args: ServeArgs) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let shutdown = sanctum::shutdown::Shutdown::default();
-    let app = sanctum::app::build(&args, shutdown.stop.clone()).await?;
+    let app = sanctum::app::build(&args).await?;
     for error in &app.load_errors {
         tracing::error!(%error, "plugin not loaded");
     }
@@ -177,22 +173,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("sanctum listening on http://{local}");
     }
     tracing::info!(%local, "serving MCP at /mcp (Streamable HTTP) and /sse (legacy SSE)");
-
-    // Plugins are loaded and the worker runs (build spawned it): from now on /readyz says so.
-    app.readiness.set_ready();
-    let registry = Arc::clone(&app.registry);
-    tokio::spawn(sanctum::shutdown::drain(
-        sanctum::shutdown::signal(),
-        app.readiness.clone(),
-        shutdown.clone(),
-        args.shutdown_grace(),
-        move || registry.calls_in_flight(),
-    ));
-    sanctum::transport::serve_graceful(listener, app.router, shutdown.stop_accepting.clone(), shutdown.stop.clone())
-        .await
-        .context("serving HTTP")?;
-    // The server can end before the drain does when no connection is left to wait for.
-    shutdown.stop.cancel();
+    sanctum::app::run(listener, app, sanctum::shutdown::signal()).await.context("serving HTTP")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::metrics::CallPhase;
+use crate::metrics::{CallPhase, Metrics};
 use crate::model::{CallContext, CallFailure, SchemaSource, ToolOutput};
 use crate::runtime::{Plugin, Runtime, ValidationError};
 
@@ -62,11 +62,12 @@ pub struct WorkerHandle {
 impl WorkerHandle {
     /// Start the worker thread over `runtime` (shared with whoever loads plugins).
     /// `capacity` is how many calls may wait behind the running one.
-    pub fn spawn(runtime: Arc<Runtime>, capacity: usize) -> std::io::Result<Self> {
+    /// Queueing and validation times go to `metrics`.
+    pub fn spawn(runtime: Arc<Runtime>, capacity: usize, metrics: Metrics) -> std::io::Result<Self> {
         let capacity = capacity.max(1);
         let (queue, jobs) = mpsc::channel(capacity);
         let running = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let state = WorkerLoop { runtime, jobs, running: Arc::clone(&running) };
+        let state = WorkerLoop { runtime, jobs, running: Arc::clone(&running), metrics };
         let executor = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         std::thread::Builder::new().name("sanctum-worker".into()).spawn(move || executor.block_on(state.run()))?;
         Ok(Self { queue, capacity, running })
@@ -105,6 +106,7 @@ struct WorkerLoop {
     runtime: Arc<Runtime>,
     jobs: mpsc::Receiver<Job>,
     running: Arc<std::sync::atomic::AtomicBool>,
+    metrics: Metrics,
 }
 
 impl WorkerLoop {
@@ -112,7 +114,7 @@ impl WorkerLoop {
         while let Some(job) = self.jobs.recv().await {
             let waiting = self.jobs.len();
             let queued = job.queued_at.elapsed();
-            self.runtime.metrics().call_phase(CallPhase::Queue, queued);
+            self.metrics.call_phase(CallPhase::Queue, queued);
             let queued_ms = queued.as_secs_f64() * 1e3;
             // A caller that gave up while queued costs nothing: its sandbox is never built.
             let plugin = &job.plugin;
@@ -142,7 +144,7 @@ impl WorkerLoop {
         if let Some(schema) = &job.checks.input {
             let validating = Instant::now();
             let checked = self.runtime.validate(schema, &job.args_json).await;
-            self.runtime.metrics().call_phase(CallPhase::Validate, validating.elapsed());
+            self.metrics.call_phase(CallPhase::Validate, validating.elapsed());
             checked.map_err(|error| match error {
                 ValidationError::Invalid(problems) => CallFailure::InvalidArguments(problems),
                 ValidationError::TooCostly(why) => CallFailure::ValidationStopped(format!(

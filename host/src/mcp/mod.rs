@@ -27,7 +27,7 @@ use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use tokio::sync::mpsc;
 
-use crate::metrics::CallPhase;
+use crate::metrics::{CallPhase, Metrics};
 use crate::model::CallContext;
 use crate::principal::Principal;
 use crate::registry::{CallError, Completed, Registry, ToolSpec};
@@ -60,6 +60,7 @@ struct Shared {
     tools: Mutex<(u64, Arc<Vec<Tool>>)>,
     /// Handshake sessions (both transports), told when the tool list changes.
     sessions: list_changed::Sessions,
+    metrics: Metrics,
 }
 
 impl Shared {
@@ -75,14 +76,15 @@ impl Shared {
 
 impl McpServer {
     /// The server over `registry`. Must be called within a tokio runtime: it starts the task
-    /// that tells sessions about tool list changes.
-    pub fn new(registry: Arc<Registry>) -> Self {
+    /// that tells sessions about tool list changes. Handler times go to `metrics`.
+    pub fn new(registry: Arc<Registry>, metrics: Metrics) -> Self {
         let generation = registry.generation();
         let tools = registry.tools().map(|t| render_tool(&t)).collect();
         let shared = Arc::new(Shared {
             tools: Mutex::new((generation, Arc::new(tools))),
             sessions: list_changed::Sessions::default(),
             registry,
+            metrics,
         });
         list_changed::start(&shared.registry, shared.sessions.clone());
         Self { shared, transport: Transport::StreamableHttp, log_level: Arc::new(Mutex::new(None)) }
@@ -238,7 +240,7 @@ impl ServerHandler for McpServer {
         let outcome = self.shared.registry.call(name, request.arguments, call).await;
         forwarder.flush().await;
         let response = outcome::render(outcome).map(CallToolResponse::from);
-        self.shared.registry.metrics().call_phase(CallPhase::Handler, started.elapsed());
+        self.shared.metrics.call_phase(CallPhase::Handler, started.elapsed());
         response
     }
 }

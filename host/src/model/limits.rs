@@ -1,7 +1,18 @@
 //! Per-call limits and their defaults. Each default is named once here and used by the
 //! command line, the configuration file, the policy and every `Default`.
 
+use std::ops::RangeInclusive;
 use std::time::Duration;
+
+/// Default wall-clock limit of one call, in milliseconds: below Letta's 60 s execute limit, so
+/// the agent gets sanctum's error rather than its own timeout.
+pub const DEFAULT_CALL_TIMEOUT_MS: u64 = 30_000;
+/// The call timeouts an operator may set (flag, variable, config file, policy), in milliseconds.
+pub const CALL_TIMEOUT_MS_RANGE: RangeInclusive<u64> = 1..=3_600_000;
+/// Default memory one call may use (all its memories and tables together), in MiB.
+pub const DEFAULT_MEMORY_LIMIT_MIB: u64 = 64;
+/// The memory limits an operator may set, in MiB.
+pub const MEMORY_LIMIT_MIB_RANGE: RangeInclusive<u64> = 1..=4096;
 
 /// Per-call limits. Every one guards the host or its clients against a hostile or buggy plugin.
 #[derive(Debug, Clone)]
@@ -31,8 +42,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            memory_bytes: 64 << 20,
-            call_timeout: Duration::from_secs(30),
+            memory_bytes: mib_to_bytes(DEFAULT_MEMORY_LIMIT_MIB),
+            call_timeout: Duration::from_millis(DEFAULT_CALL_TIMEOUT_MS),
             describe_timeout: Duration::from_secs(5),
             captured_output_bytes: 64 << 10,
             max_output_bytes: 1 << 20,
@@ -41,4 +52,19 @@ impl Default for Limits {
             max_describe_bytes: 1 << 20,
         }
     }
+}
+
+impl Limits {
+    /// The default limits with the operator's call timeout and memory limit.
+    pub fn with(call_timeout_ms: u64, memory_limit_mib: u64) -> Self {
+        Self {
+            call_timeout: Duration::from_millis(call_timeout_ms),
+            memory_bytes: mib_to_bytes(memory_limit_mib),
+            ..Self::default()
+        }
+    }
+}
+
+fn mib_to_bytes(mib: u64) -> usize {
+    usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
 }

@@ -16,7 +16,9 @@ mod schema;
 pub use call::CallContext;
 pub use failure::CallFailure;
 pub use grants::{ChildLimits, CommandGrant, DirectoryGrant, HttpGrant, PluginGrants, SecretInjection, SecretPlace};
-pub use limits::Limits;
+pub use limits::{
+    CALL_TIMEOUT_MS_RANGE, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MEMORY_LIMIT_MIB, Limits, MEMORY_LIMIT_MIB_RANGE,
+};
 pub use output::{CallEvent, Content, EmbeddedResource, LogLevel, ResourceContents, ToolOutput};
 pub use plugin::{Annotations, PluginInfo, Requirement, ToolInfo, WORLD_VERSION};
 pub use schema::SchemaSource;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::digest::ComponentDigest;
-use crate::model::{DirectoryGrant, Limits, PluginGrants};
+use crate::model::{CALL_TIMEOUT_MS_RANGE, DirectoryGrant, Limits, MEMORY_LIMIT_MIB_RANGE, PluginGrants};
 pub use review::GrantReview;
 
 /// Why a policy file was not accepted. Messages name the key at fault.
@@ -107,18 +107,22 @@ impl Policy {
     }
 }
 
+fn range_message(range: &std::ops::RangeInclusive<u64>) -> String {
+    format!("must be between {} and {}", range.start(), range.end())
+}
+
 fn apply_limits(key: &str, mut limits: Limits, file: &file::LimitsFile) -> Result<Limits, PolicyError> {
     let invalid =
         |field: &str, reason: &str| PolicyError::Invalid { key: format!("{key}.{field}"), reason: reason.into() };
     if let Some(mib) = file.memory_mib {
-        if !(1..=4096).contains(&mib) {
-            return Err(invalid("memory_mib", "must be between 1 and 4096"));
+        if !MEMORY_LIMIT_MIB_RANGE.contains(&mib) {
+            return Err(invalid("memory_mib", &range_message(&MEMORY_LIMIT_MIB_RANGE)));
         }
-        limits.memory_bytes = usize::try_from(mib << 20).unwrap_or(usize::MAX);
+        limits.memory_bytes = Limits::with(0, mib).memory_bytes;
     }
     if let Some(ms) = file.call_timeout_ms {
-        if !(1..=3_600_000).contains(&ms) {
-            return Err(invalid("call_timeout_ms", "must be between 1 and 3600000"));
+        if !CALL_TIMEOUT_MS_RANGE.contains(&ms) {
+            return Err(invalid("call_timeout_ms", &range_message(&CALL_TIMEOUT_MS_RANGE)));
         }
         limits.call_timeout = Duration::from_millis(ms);
     }

@@ -113,7 +113,7 @@ pub struct Registry {
     /// Bumped whenever the listed tools change; the MCP layer turns it into `list_changed`.
     changes: tokio::sync::watch::Sender<u64>,
     worker: WorkerHandle,
-    /// Where calls are counted; a private, unexported set unless start-up passes the served one.
+    /// Where calls are counted.
     metrics: Metrics,
     /// Calls admitted and not yet answered: what a graceful shutdown waits for.
     in_flight: Arc<AtomicUsize>,
@@ -123,7 +123,13 @@ impl Registry {
     /// Admit the tools of `plugins`, refusing (and returning) what cannot be served.
     /// A plugin whose name is invalid or already taken is refused whole; a bad tool alone.
     /// Tools whose definition differs from its pin in `pins` are held back; new ones are pinned.
-    pub fn build(plugins: Vec<Arc<Plugin>>, worker: WorkerHandle, mut pins: Pins) -> (Self, Vec<Refusal>) {
+    /// Calls are counted in `metrics`.
+    pub fn build(
+        plugins: Vec<Arc<Plugin>>,
+        worker: WorkerHandle,
+        mut pins: Pins,
+        metrics: Metrics,
+    ) -> (Self, Vec<Refusal>) {
         let (table, refusals) = Table::build(plugins, &mut pins);
         if let Err(e) = pins.save_if_changed() {
             tracing::error!(error = %e, "cannot save the pin file");
@@ -134,7 +140,7 @@ impl Registry {
             problems: Mutex::default(),
             changes: tokio::sync::watch::Sender::new(0),
             worker,
-            metrics: Metrics::default(),
+            metrics,
             in_flight: Arc::default(),
         };
         (registry, refusals)
@@ -220,17 +226,6 @@ impl Registry {
         problems.extend(table.refusals.iter().map(|refusal| format!("refused {refusal}")));
         let held = table.held.keys().cloned().collect();
         HealthReport::new(&table.plugins, table.specs.len(), &self.worker).with_reload_state(problems, held)
-    }
-
-    /// This registry, counting its calls in `metrics`.
-    #[must_use]
-    pub fn with_metrics(self, metrics: Metrics) -> Self {
-        Self { metrics, ..self }
-    }
-
-    /// The metrics this registry counts its calls in (the MCP layer adds its handler time).
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
     }
 
     /// Calls admitted and not yet answered (a shutdown drains these before it cancels).

@@ -144,12 +144,18 @@ impl Runtime {
     /// An engine with epoch interruption, a linker offering WASI p2 (nothing granted) and the
     /// sanctum interfaces, and a running ticker. `limits` apply to plugins until they are given
     /// grants; `audit` receives a record of every capability use.
-    pub fn new(limits: Limits, audit: Audit) -> Result<Self, RuntimeError> {
-        Self::with_allocator(limits, audit, InstanceAllocator::default())
+    /// `metrics` receives the per-call phase timings (instantiation, guest, finish).
+    pub fn new(limits: Limits, audit: Audit, metrics: Metrics) -> Result<Self, RuntimeError> {
+        Self::with_allocator(limits, InstanceAllocator::default(), audit, metrics)
     }
 
     /// Like [`Runtime::new`], allocating instances with `allocator`.
-    pub fn with_allocator(limits: Limits, audit: Audit, allocator: InstanceAllocator) -> Result<Self, RuntimeError> {
+    pub fn with_allocator(
+        limits: Limits,
+        allocator: InstanceAllocator,
+        audit: Audit,
+        metrics: Metrics,
+    ) -> Result<Self, RuntimeError> {
         let engine = engine::new_engine(allocator).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
@@ -164,21 +170,11 @@ impl Runtime {
             linker,
             limits,
             audit,
-            metrics: Metrics::default(),
+            metrics,
             cache: None,
             validator: validator::Validator::new(),
             _ticker: ticker,
         })
-    }
-
-    /// Record per-call phase timings in `metrics` (the process's registry).
-    pub fn set_metrics(&mut self, metrics: Metrics) {
-        self.metrics = metrics;
-    }
-
-    /// The metrics this runtime records into; the worker adds the queueing time of each call.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
     }
 
     /// Reuse compiled plugins across restarts through the cache at `dir` (see [`cache`]).

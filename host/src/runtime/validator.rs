@@ -200,7 +200,8 @@ mod tests {
     use serde_json::json;
 
     fn runtime() -> Runtime {
-        Runtime::new(Limits::default(), Audit::disabled()).expect("runtime")
+        let metrics = crate::metrics::Metrics::new();
+        Runtime::new(Limits::default(), Audit::disabled(metrics.clone()), metrics).expect("runtime")
     }
 
     fn echo() -> SchemaSource {

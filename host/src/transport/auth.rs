@@ -117,8 +117,9 @@ impl std::fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// Load tokens from `file` (a TOML [`AuthSettings`]) and `single` (principal `default`).
-    pub fn load(file: Option<&Path>, single: Option<&str>) -> Result<Self, AuthError> {
+    /// Load tokens from `file` (a TOML [`AuthSettings`]), else from `section` (the config
+    /// file's `[auth]`), plus `single` (principal `default`) with either.
+    pub fn load(file: Option<&Path>, section: Option<&AuthSettings>, single: Option<&str>) -> Result<Self, AuthError> {
         let mut settings = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -128,7 +129,7 @@ impl Authenticator {
                     reason: crate::toml_error::describe(&text, &e),
                 })?
             }
-            None => AuthSettings::default(),
+            None => section.cloned().unwrap_or_default(),
         };
         if let Some(token) = single.filter(|t| !t.is_empty()) {
             settings.tokens.push(TokenSource {

@@ -10,6 +10,19 @@ use std::time::Duration;
 
 use crate::principal::TokenBucket;
 
+/// Default largest request body, in bytes.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 4 << 20;
+/// Default cap on open sessions (legacy SSE and `/mcp` together).
+pub const DEFAULT_MAX_SESSIONS: u32 = 1024;
+/// Default cap on the open sessions of one principal.
+pub const DEFAULT_MAX_SESSIONS_PER_PRINCIPAL: u32 = 256;
+/// Default idle time after which a session is closed, in seconds.
+pub const DEFAULT_SESSION_IDLE_SECS: u64 = 300;
+/// Default tool calls per minute and principal (0 would mean unlimited).
+pub const DEFAULT_CALLS_PER_MINUTE: u32 = 600;
+/// Default tool calls a principal may make at once before the rate applies.
+pub const DEFAULT_CALL_BURST: u32 = 60;
+
 /// Everything the front door bounds, with the defaults `sanctum serve` uses.
 #[derive(Debug, Clone)]
 pub struct FrontDoorLimits {
@@ -28,13 +41,35 @@ pub struct FrontDoorLimits {
 
 impl Default for FrontDoorLimits {
     fn default() -> Self {
+        Self::new(
+            DEFAULT_MAX_BODY_BYTES,
+            DEFAULT_MAX_SESSIONS,
+            DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+            DEFAULT_SESSION_IDLE_SECS,
+            DEFAULT_CALLS_PER_MINUTE,
+            DEFAULT_CALL_BURST,
+        )
+    }
+}
+
+impl FrontDoorLimits {
+    /// The limits as an operator writes them (`calls_per_minute` 0: unlimited).
+    pub fn new(
+        max_body_bytes: u64,
+        max_sessions: u32,
+        max_sessions_per_principal: u32,
+        session_idle_secs: u64,
+        calls_per_minute: u32,
+        call_burst: u32,
+    ) -> Self {
+        let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         Self {
-            max_body_bytes: 4 << 20,
-            max_sessions: 1024,
-            max_sessions_per_principal: 256,
-            session_idle: Duration::from_secs(300),
-            calls_per_minute: Some(600),
-            call_burst: 60,
+            max_body_bytes: to_usize(max_body_bytes),
+            max_sessions: to_usize(max_sessions.into()),
+            max_sessions_per_principal: to_usize(max_sessions_per_principal.into()),
+            session_idle: Duration::from_secs(session_idle_secs),
+            calls_per_minute: (calls_per_minute > 0).then_some(calls_per_minute),
+            call_burst,
         }
     }
 }

@@ -13,7 +13,7 @@ mod accept;
 pub mod auth;
 mod host_check;
 mod jsonrpc;
-mod limits;
+pub mod limits;
 mod origin;
 mod outbox;
 mod request_id;
@@ -43,7 +43,7 @@ use crate::shutdown::Readiness;
 pub const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// What the router needs beyond the MCP server.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RouterOptions {
     /// Host names accepted in addition to [`LOOPBACK_HOSTS`] (e.g. a Docker service name).
     pub extra_allowed_hosts: Vec<String>,
@@ -199,9 +199,6 @@ async fn metrics(State(ops): State<Operations>) -> impl IntoResponse {
     ([(axum::http::header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], ops.metrics.encode())
 }
 
-/// How long in-flight requests get to finish once shutdown starts.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
-
 /// How long connections still open get once the drain is over (their calls were cancelled,
 /// their sessions closed) before the server returns regardless.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -220,24 +217,6 @@ pub async fn serve_graceful(
         result = &mut server => result,
         () = async { stop.cancelled().await; tokio::time::sleep(CLOSE_GRACE).await } => {
             tracing::warn!("connections still open after the drain; closing them");
-            Ok(())
-        }
-    }
-}
-
-/// Serve `router` on `listener` until `shutdown` is cancelled, then give open requests
-/// [`SHUTDOWN_GRACE`] to finish.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: CancellationToken,
-) -> std::io::Result<()> {
-    let server = accept::serve_connections(listener, router, shutdown.clone());
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => result,
-        () = async { shutdown.cancelled().await; tokio::time::sleep(SHUTDOWN_GRACE).await } => {
-            tracing::warn!("requests still open after the shutdown grace period; closing them");
             Ok(())
         }
     }

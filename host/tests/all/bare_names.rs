@@ -16,7 +16,7 @@ async fn serve(files: &[&str], policy: &str) -> TestServer {
     let dir = plugins_dir(files, &[]);
     let policy_path = dir.path().join("policy.toml");
     std::fs::write(&policy_path, policy).expect("write policy");
-    TestServer::start_with(dir, |args| args.policy = Some(policy_path)).await
+    TestServer::start_with(dir, |args| args.source.policy = Some(policy_path)).await
 }
 
 fn listed(server: &TestServer) -> Vec<String> {

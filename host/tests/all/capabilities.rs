@@ -79,7 +79,7 @@ limits = {{ processes = 77, cpu_seconds = 9, address_space_mib = 1024, open_file
         let audit_log = host_dir.path().join("audit.jsonl");
         let audit = audit_log.display().to_string();
         let server = TestServer::start_with(plugins_dir(&["probe.wasm", "echo.wasm"], &[]), |args| {
-            args.policy = Some(policy_path);
+            args.source.policy = Some(policy_path);
             args.audit = audit;
         })
         .await;

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use sanctum::config::ServeArgs;
 use sanctum::runtime::CacheCounts;
-use tokio_util::sync::CancellationToken;
 
 use crate::support::plugins_dir;
 
@@ -14,13 +13,12 @@ use crate::support::plugins_dir;
 /// long loading took.
 async fn start_and_stop(plugins: &Path, cache: &Path) -> (CacheCounts, Duration, Vec<String>) {
     let mut args = ServeArgs::for_plugins(plugins);
-    args.store.cache_dir = Some(cache.display().to_string());
-    let shutdown = CancellationToken::new();
+    args.source.store.cache_dir = Some(cache.display().to_string());
     let started = Instant::now();
-    let app = sanctum::app::build(&args, shutdown.clone()).await.expect("app builds");
+    let app = sanctum::app::build(&args).await.expect("app builds");
     let took = started.elapsed();
     let tools = app.registry.tools().map(|t| t.name.to_string()).collect();
-    shutdown.cancel();
+    app.shutdown.stop.cancel();
     (app.compile_cache, took, tools)
 }
 

@@ -16,9 +16,9 @@ async fn hostile_server() -> TestServer {
 async fn hostile_server_allocating(allocator: AllocatorArg) -> TestServer {
     // A short deadline keeps the timeout test fast; memory stays at the 64 MiB default.
     TestServer::start_with(plugins_dir(&["echo.wasm", "hostile.wasm"], &[]), |args| {
-        args.call_timeout_ms = 500;
+        args.sandbox.call_timeout_ms = 500;
         args.audit = "audit.jsonl".into(); // relative: rewritten into the test's own directory below
-        args.instance_allocator = allocator;
+        args.sandbox.instance_allocator = allocator;
     })
     .await
 }
@@ -158,7 +158,7 @@ async fn oversized_arguments_are_refused_before_the_plugin_runs() {
 async fn the_memory_limit_bounds_every_memory_of_a_call_together() {
     for allocator in [AllocatorArg::Pooling, AllocatorArg::OnDemand] {
         let server = TestServer::start_with(plugins_dir(&["multi_memory.wasm", "echo.wasm"], &[]), |args| {
-            args.instance_allocator = allocator;
+            args.sandbox.instance_allocator = allocator;
         })
         .await;
         let [refused] = &server.load_errors[..] else { panic!("{allocator:?}: {:?}", server.load_errors) };
@@ -169,8 +169,8 @@ async fn the_memory_limit_bounds_every_memory_of_a_call_together() {
         assert_still_serving(&server).await;
 
         let roomy = TestServer::start_with(plugins_dir(&["multi_memory.wasm"], &[]), |args| {
-            args.instance_allocator = allocator;
-            args.memory_limit_mib = 256;
+            args.sandbox.instance_allocator = allocator;
+            args.sandbox.memory_limit_mib = 256;
         })
         .await;
         assert!(roomy.load_errors.is_empty(), "{allocator:?}: {:?}", roomy.load_errors);

@@ -101,7 +101,7 @@ allow_ranges = ["127.0.0.0/8"]
     let policy_path = dir.path().join("policy.toml");
     std::fs::write(&policy_path, policy).expect("write policy");
     let server = TestServer::start_with(plugins_dir(&["devops.wasm"], &[]), |args| {
-        args.policy = Some(policy_path);
+        args.source.policy = Some(policy_path);
     })
     .await;
     assert!(server.load_errors.is_empty(), "{:?}", server.load_errors);

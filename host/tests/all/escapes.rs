@@ -148,7 +148,7 @@ fn escaping_descendants_are_killed_when_the_run_ends_under_every_mechanism() {
 async fn a_cancelled_run_takes_its_escaped_descendants_with_it() {
     let (dir, policy) = workdir();
     let server = TestServer::start_with(plugins_dir(&["probe.wasm"], &[]), |args| {
-        args.policy = Some(policy);
+        args.source.policy = Some(policy);
         args.audit = dir.path().join("audit.jsonl").display().to_string();
     })
     .await;

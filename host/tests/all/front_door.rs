@@ -249,15 +249,15 @@ async fn a_non_loopback_bind_without_tokens_is_refused_at_start() {
     let dir = plugins_dir(&["echo.wasm"], &[]);
     let mut args = ServeArgs::for_plugins(dir.path());
     args.host = "0.0.0.0".parse().expect("address");
-    let refused = sanctum::app::build(&args, Default::default()).await.expect_err("no tokens on 0.0.0.0");
+    let refused = sanctum::app::build(&args).await.expect_err("no tokens on 0.0.0.0");
     let message = format!("{refused:#}");
     assert!(message.contains("without authentication") && message.contains("--auth-tokens-file"), "{message}");
 
     args.front_door.auth_token = Some(A.into());
-    assert!(sanctum::app::build(&args, Default::default()).await.is_ok(), "with a token");
+    assert!(sanctum::app::build(&args).await.is_ok(), "with a token");
     args.front_door.auth_token = None;
     args.front_door.allow_unauthenticated = true;
-    assert!(sanctum::app::build(&args, Default::default()).await.is_ok(), "explicitly unauthenticated");
+    assert!(sanctum::app::build(&args).await.is_ok(), "explicitly unauthenticated");
 }
 
 #[tokio::test]

@@ -24,7 +24,7 @@ async fn serve(dir: tempfile::TempDir, policy: &str) -> TestServer {
     let policy_path = dir.path().join("policy.toml");
     std::fs::write(&policy_path, policy).expect("write policy");
     TestServer::start_with(dir, |args| {
-        args.policy = Some(policy_path);
+        args.source.policy = Some(policy_path);
         args.watch = true;
         args.audit = "audit.jsonl".into();
     })

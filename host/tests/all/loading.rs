@@ -27,7 +27,7 @@ async fn a_wrong_world_or_broken_file_is_refused_by_name_and_the_rest_serve() {
 async fn a_missing_plugins_directory_serves_only_the_health_tool() {
     let dir = tempfile::tempdir().expect("temp dir");
     let missing = dir.path().join("nope");
-    let server = TestServer::start_with(dir, |args| args.plugins = missing).await;
+    let server = TestServer::start_with(dir, |args| args.source.plugins = missing).await;
     assert_eq!(tool_names(&server), vec!["health".to_owned()]);
     assert!(server.load_errors.is_empty());
 }

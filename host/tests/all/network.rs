@@ -83,7 +83,7 @@ url = "http://[::ffff:a9fe:a9fe]"
     let audit_log = dir.path().join("audit.jsonl");
     let audit = audit_log.display().to_string();
     let server = TestServer::start_with(plugins_dir(&["probe.wasm"], &[]), |args| {
-        args.policy = Some(policy_path);
+        args.source.policy = Some(policy_path);
         args.audit = audit;
     })
     .await;

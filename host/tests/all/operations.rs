@@ -172,23 +172,36 @@ async fn flags_override_the_environment_which_overrides_the_file() {
 }
 
 #[tokio::test]
-async fn readyz_answers_503_until_ready_and_healthz_is_liveness() {
+async fn readyz_is_ready_while_serving_and_not_while_draining_and_healthz_is_liveness() {
     let dir = plugins_dir(&["echo.wasm"], &[]);
     let args = sanctum::config::ServeArgs::for_plugins(dir.path());
-    let stop = tokio_util::sync::CancellationToken::new();
-    let app = sanctum::app::build(&args, stop.clone()).await.expect("app builds");
+    let app = sanctum::app::build(&args).await.expect("app builds");
+    assert!(!app.readiness.is_ready(), "not ready before it serves");
+    let (registry, readiness) = (std::sync::Arc::clone(&app.registry), app.readiness.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(sanctum::transport::serve(listener, app.router, stop.clone()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let served = tokio::spawn(sanctum::app::run(listener, app, stop.clone().cancelled_owned()));
     let get = |path: &str| reqwest::get(format!("http://{addr}{path}"));
-
-    assert_eq!(get("/readyz").await.expect("readyz").status(), 503);
-    assert_eq!(get("/healthz").await.expect("healthz").status(), 200);
-    app.readiness.set_ready();
     assert_eq!(get("/readyz").await.expect("readyz").status(), 200);
-    app.readiness.set_not_ready();
-    assert_eq!(get("/readyz").await.expect("readyz").status(), 503, "draining");
+    assert_eq!(get("/healthz").await.expect("healthz").status(), 200);
+
+    // A call in flight holds the drain open: meanwhile the server is not ready and takes no
+    // new connection, and the call still finishes.
+    let call = tokio::spawn({
+        let registry = std::sync::Arc::clone(&registry);
+        let args = json!({"ms": 1500}).as_object().cloned().unwrap_or_default();
+        async move { registry.call("echo__wait", Some(args), sanctum::model::CallContext::default()).await }
+    });
+    while registry.calls_in_flight() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     stop.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!readiness.is_ready(), "draining");
+    assert!(get("/readyz").await.is_err(), "new connections are refused while draining");
+    assert!(call.await.expect("call task").is_ok(), "the call in flight finished within the grace period");
+    served.await.expect("run task").expect("run returns once drained");
 }
 
 #[tokio::test]

@@ -40,7 +40,7 @@ async fn a_changed_definition_is_held_back_until_an_operator_approves_it() {
     let pins_arg = pins.display().to_string();
     let server = TestServer::start_with(dir, |args| {
         args.watch = true;
-        args.store.pins = Some(pins_arg);
+        args.source.store.pins = Some(pins_arg);
     })
     .await;
     let recorded: serde_json::Value =
@@ -86,7 +86,7 @@ async fn a_definition_changed_while_stopped_is_held_back_at_start() {
     std::fs::copy(plugin_file("pinned_v2.wasm"), dir.path().join("pinned.wasm")).expect("copy");
 
     let pins_arg = pins.display().to_string();
-    let server = TestServer::start_with(dir, |args| args.store.pins = Some(pins_arg)).await;
+    let server = TestServer::start_with(dir, |args| args.source.store.pins = Some(pins_arg)).await;
     let names: Vec<String> = server.app_registry.tools().map(|t| t.name.to_string()).collect();
     assert_eq!(names, ["health", "pinned__stable"]);
     let refused = server.app_registry.call("pinned__greet", None, Default::default()).await;

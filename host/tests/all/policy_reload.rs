@@ -31,7 +31,7 @@ async fn policy_changes_apply_without_a_restart_and_a_broken_one_keeps_the_last_
     std::fs::write(&policy_path, policy(Some("one"))).expect("write policy");
     let watched = policy_path.clone();
     let server = TestServer::start_with(plugins_dir(&["probe.wasm"], &[]), |args| {
-        args.policy = Some(watched);
+        args.source.policy = Some(watched);
         args.watch = true;
     })
     .await;

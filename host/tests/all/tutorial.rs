@@ -181,12 +181,12 @@ fn what_the_doc_says_new_plugin_generates_is_what_it_generates() {
     for marker in markers {
         let (name, path) = marker.argument.split_once(':').expect("`NAME: PATH`");
         let (name, path) = (name.trim(), path.trim());
-        let template = sanctum::scaffold::TEMPLATES
+        let template = sanctum::cli::scaffold::TEMPLATES
             .iter()
             .find(|t| t.path == path)
             .unwrap_or_else(|| panic!("line {}: new-plugin writes no {path}", marker.line));
         let block = marker.block.unwrap_or_else(|problem| panic!("line {}: {problem}", marker.line));
-        let rendered = sanctum::scaffold::render(template.text, name, DOC_SDK_PATH);
+        let rendered = sanctum::cli::scaffold::render(template.text, name, DOC_SDK_PATH);
         if let Some(difference) = first_difference(&block, &rendered) {
             panic!("{DOC} line {}: generated {path} differs: {difference}", marker.line);
         }

@@ -79,27 +79,23 @@ impl TestServer {
         let mut args = ServeArgs::for_plugins(dir.path());
         // One compile cache for every server of the test run: each plugin, and the argument
         // validator, is compiled once (tests that study the cache set their own).
-        args.store.cache_dir = Some(shared_compile_cache().display().to_string());
+        args.source.store.cache_dir = Some(shared_compile_cache().display().to_string());
         configure(&mut args);
         // A relative audit file lands in this server's own temporary directory.
         let audit_path = dir.path().join(&args.audit);
         if !matches!(args.audit.as_str(), "-" | "off") {
             args.audit = audit_path.display().to_string();
         }
-        let shutdown = CancellationToken::new();
-        let app = sanctum::app::build(&args, shutdown.clone()).await.expect("app builds");
+        let app = sanctum::app::build(&args).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
-        tokio::spawn(sanctum::transport::serve(listener, app.router, shutdown.clone()));
-        Self {
-            addr,
-            app_registry: app.registry,
-            load_errors: app.load_errors.iter().map(ToString::to_string).collect(),
-            refusals: app.refusals.iter().map(ToString::to_string).collect(),
-            shutdown,
-            audit_path,
-            _dir: dir,
-        }
+        let app_registry = Arc::clone(&app.registry);
+        let load_errors = app.load_errors.iter().map(ToString::to_string).collect();
+        let refusals = app.refusals.iter().map(ToString::to_string).collect();
+        // Served as `main` serves: dropping the server is its SIGTERM.
+        let shutdown = CancellationToken::new();
+        tokio::spawn(sanctum::app::run(listener, app, shutdown.clone().cancelled_owned()));
+        Self { addr, app_registry, load_errors, refusals, shutdown, audit_path, _dir: dir }
     }
 
     /// The audit records written so far, parsed (empty if none yet).

@@ -6,68 +6,20 @@
 //! - `approve PLUGIN[__TOOL]…`: pin the current definitions, releasing held-back tools (a
 //!   running server picks the pin file change up through its watcher).
 //!
-//! Each command returns its report as text; `main` prints it. Start-up-level code, like `app`.
+//! Each command returns its report as text; `main` prints it. Plugins are loaded by the one
+//! start-up loader, with the server's flags, config file, limits and pins.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use clap::{Args, Subcommand};
-
-use crate::audit::Audit;
-use crate::config::StoreArgs;
-use crate::model::{Limits, Requirement};
+use crate::app::startup::Startup;
+use crate::config::{PluginsArgs, PluginsCommand, PluginsDirArgs};
+use crate::metrics::Metrics;
+use crate::model::Requirement;
 use crate::pins::{PinStatus, Pins, definition_hash};
-use crate::policy::{GrantReview, Policy};
+use crate::policy::GrantReview;
 use crate::registry::served_name;
-use crate::reload::PluginSet;
-use crate::runtime::{Plugin, Runtime};
-
-#[derive(Debug, Clone, Args)]
-pub struct PluginsArgs {
-    #[command(subcommand)]
-    pub command: PluginsCommand,
-}
-
-#[derive(Debug, Clone, Subcommand)]
-pub enum PluginsCommand {
-    /// List the plugins in the directory: version, tools with pin status, needs versus grants.
-    List(DirArgs),
-    /// Check one component file and show what it declares: plugin info, tools with schemas,
-    /// needed capabilities.
-    Inspect {
-        /// The component (`.wasm`).
-        file: PathBuf,
-    },
-    /// Approve the current definition of the named tools (`PLUGIN__TOOL`) or of every tool of
-    /// a plugin (`PLUGIN`), writing the pin file.
-    Approve {
-        /// What to approve: `PLUGIN` or `PLUGIN__TOOL`, one or more.
-        #[arg(required = true)]
-        targets: Vec<String>,
-        #[command(flatten)]
-        dir: DirArgs,
-    },
-}
-
-/// Where the plugins, the policy and the pins are (the same flags, config file and defaults as
-/// `serve`, so `approve` writes the pin file the server reads).
-#[derive(Debug, Clone, Args)]
-pub struct DirArgs {
-    /// The TOML configuration file `serve` uses: its `plugins.dir` and `plugins.policy` apply
-    /// where no flag or variable sets them.
-    #[arg(long, env = "SANCTUM_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Directory of `.wasm` plugins. Default: `plugins`.
-    #[arg(long, env = "SANCTUM_PLUGINS_DIR")]
-    pub plugins: Option<PathBuf>,
-    /// The operator's policy (for grants, and for the default pin file next to it).
-    #[arg(long, env = "SANCTUM_POLICY")]
-    pub policy: Option<PathBuf>,
-    #[command(flatten)]
-    pub store: StoreArgs,
-}
+use crate::runtime::Plugin;
 
 /// Run one `plugins` subcommand and return what to print.
 pub async fn run(args: &PluginsArgs) -> anyhow::Result<String> {
@@ -85,44 +37,13 @@ struct Loaded {
     pins: Pins,
 }
 
-/// The plugins directory and the policy as `serve` resolves them: flag or variable, else the
-/// config file (relative to its own directory, as in [`crate::settings::apply`]), else the
-/// default.
-fn resolve(dir: &DirArgs) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
-    let (mut plugins, mut policy) = (dir.plugins.clone(), dir.policy.clone());
-    if let Some(path) = &dir.config {
-        let file = crate::settings::load(path)?;
-        let base = path.parent().unwrap_or_else(|| std::path::Path::new("."));
-        plugins = plugins.or_else(|| file.plugins.dir.map(|v| base.join(v)));
-        policy = policy.or_else(|| file.plugins.policy.map(|v| base.join(v)));
-    }
-    Ok((plugins.unwrap_or_else(|| PathBuf::from("plugins")), policy))
+async fn load(dir: &PluginsDirArgs) -> anyhow::Result<Loaded> {
+    let loaded = Startup::plugins(dir).load(&Metrics::new()).await?;
+    let errors = loaded.load_errors.iter().map(ToString::to_string).collect();
+    Ok(Loaded { plugins: loaded.set.plugins(), errors, pins: loaded.pins })
 }
 
-async fn load(dir: &DirArgs) -> anyhow::Result<Loaded> {
-    let (plugins_dir, policy_path) = resolve(dir)?;
-    let limits = Limits::default();
-    let policy = match &policy_path {
-        Some(path) => Policy::load(path, limits.clone())?,
-        None => Policy::deny_all(limits.clone()),
-    };
-    let mut runtime = Runtime::new(limits.clone(), Audit::disabled()).context("starting the wasm runtime")?;
-    if let Some(cache) = dir.store.cache_dir()
-        && let Err(e) = runtime.enable_compile_cache(&cache)
-    {
-        tracing::warn!(error = %e, "compile cache off");
-    }
-    let mut set = PluginSet::new(plugins_dir, policy_path.clone(), policy, limits);
-    let errors: Vec<String> = set.scan(&runtime, false).await.iter().map(ToString::to_string).collect();
-    let plugins = set.plugins();
-    let pins = match dir.store.pins_path(policy_path.as_deref()) {
-        Some(path) => Pins::load(&path)?,
-        None => Pins::disabled(),
-    };
-    Ok(Loaded { plugins, errors, pins })
-}
-
-async fn list(dir: &DirArgs) -> anyhow::Result<String> {
+async fn list(dir: &PluginsDirArgs) -> anyhow::Result<String> {
     let loaded = load(dir).await?;
     let mut out = String::new();
     match loaded.pins.path() {
@@ -154,7 +75,7 @@ async fn list(dir: &DirArgs) -> anyhow::Result<String> {
     Ok(out)
 }
 
-async fn approve(targets: &[String], dir: &DirArgs) -> anyhow::Result<String> {
+async fn approve(targets: &[String], dir: &PluginsDirArgs) -> anyhow::Result<String> {
     let mut loaded = load(dir).await?;
     if !loaded.pins.is_enabled() {
         anyhow::bail!("pinning is off (--pins off); there is nothing to approve");
@@ -191,7 +112,7 @@ async fn approve(targets: &[String], dir: &DirArgs) -> anyhow::Result<String> {
 }
 
 async fn inspect(file: &std::path::Path) -> anyhow::Result<String> {
-    let runtime = Runtime::new(Limits::default(), Audit::disabled()).context("starting the wasm runtime")?;
+    let runtime = Startup::inspect().start_runtime(&Metrics::new())?;
     let plugin = runtime.load(file).await?;
     let info = plugin.info();
     let mut out = String::new();
@@ -252,29 +173,4 @@ fn pretty(schema: &str) -> String {
     serde_json::from_str::<serde_json::Value>(schema)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .map_or_else(|_| schema.to_owned(), |text| text.replace('\n', "\n    "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_config_file_sets_what_no_flag_did_relative_to_itself() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("sanctum.toml");
-        std::fs::write(&config, "[plugins]\ndir = \"wasm\"\npolicy = \"policy.toml\"\n").expect("write");
-        let args = |plugins: Option<&str>| DirArgs {
-            config: Some(config.clone()),
-            plugins: plugins.map(PathBuf::from),
-            policy: None,
-            store: crate::config::StoreArgs::off(),
-        };
-        let (plugins, policy) = resolve(&args(None)).expect("resolves");
-        assert_eq!(plugins, dir.path().join("wasm"));
-        assert_eq!(policy, Some(dir.path().join("policy.toml")), "so the default pin file is the server's");
-        let (plugins, _) = resolve(&args(Some("elsewhere"))).expect("resolves");
-        assert_eq!(plugins, PathBuf::from("elsewhere"), "a flag wins over the file");
-        let none = DirArgs { config: None, plugins: None, policy: None, store: crate::config::StoreArgs::off() };
-        assert_eq!(resolve(&none).expect("resolves"), (PathBuf::from("plugins"), None));
-    }
 }

@@ -2,8 +2,9 @@
 //! between the defaults and the environment. Precedence: flags > `SANCTUM_*` > file > defaults.
 //!
 //! Parsed strictly at start-up (unknown keys are refused, every error names the key), then
-//! merged into [`ServeArgs`] for whatever a flag or variable did not set. Start-up only: nothing
-//! here is read at run time, and it imports no layer.
+//! merged by [`apply`] and [`apply_shared`] (called only from [`super::parse`]) into whatever a
+//! flag or variable did not set. Start-up only: nothing here is read at
+//! run time.
 //!
 //! Relative paths in the file (`plugins.dir`, `plugins.policy`, `audit.target`) are relative
 //! to the file's own directory, so a deployment's file means the same from any working directory.
@@ -14,17 +15,8 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use serde::Deserialize;
 
-use crate::config::ServeArgs;
-
-/// How log lines are written on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Readable lines (coloured on a terminal).
-    Human,
-    /// One JSON object per line, with the fields of the enclosing spans (e.g. the request id).
-    Json,
-}
+use super::args::{LogFormat, SHUTDOWN_GRACE_MS_RANGE, SandboxArgs, ServeArgs, SourceArgs};
+use crate::model::{CALL_TIMEOUT_MS_RANGE, MEMORY_LIMIT_MIB_RANGE};
 
 /// A configuration file that cannot be used. Every message starts with the file and names the
 /// key, so the operator can go straight to the line.
@@ -126,12 +118,12 @@ pub fn parse(text: &str, path: &str) -> Result<FileConfig, SettingsError> {
     Ok(config)
 }
 
-/// Bounds shared with the flags (see `config.rs`): a file may not set what a flag could not.
+/// Bounds shared with the flags: a file may not set what a flag could not.
 const RANGES: [(&str, u64, u64); 4] = [
     ("server.queue_capacity", 1, u16::MAX as u64),
-    ("server.shutdown_grace_ms", 0, 3_600_000),
-    ("limits.call_timeout_ms", 1, 3_600_000),
-    ("limits.memory_limit_mib", 1, 4096),
+    ("server.shutdown_grace_ms", *SHUTDOWN_GRACE_MS_RANGE.start(), *SHUTDOWN_GRACE_MS_RANGE.end()),
+    ("limits.call_timeout_ms", *CALL_TIMEOUT_MS_RANGE.start(), *CALL_TIMEOUT_MS_RANGE.end()),
+    ("limits.memory_limit_mib", *MEMORY_LIMIT_MIB_RANGE.start(), *MEMORY_LIMIT_MIB_RANGE.end()),
 ];
 
 impl FileConfig {
@@ -164,56 +156,85 @@ impl FileConfig {
     }
 }
 
-/// Load `args.config` (if any) and fill in every value that no flag or variable set.
-/// `matches` are the parsed arguments of the `serve`/`check` subcommand, which say where each
-/// value came from.
-pub fn apply(args: &mut ServeArgs, matches: &clap::ArgMatches) -> Result<(), SettingsError> {
-    let Some(path) = args.config.clone() else { return Ok(()) };
-    let file = load(&path)?;
-    let base = path.parent().unwrap_or_else(|| Path::new("."));
-    let unset =
-        |id: &str| !matches!(matches.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable));
+/// Which values the command line (flag or variable) set: those the file must not touch.
+struct Given<'a>(&'a clap::ArgMatches);
+
+impl Given<'_> {
+    fn unset(&self, id: &str) -> bool {
+        !matches!(self.0.value_source(id), Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+    }
+}
+
+/// The file `source.config` names, if any, with the directory its relative paths start from.
+fn read(source: &SourceArgs) -> Result<Option<(FileConfig, PathBuf)>, SettingsError> {
+    let Some(path) = &source.config else { return Ok(None) };
+    let file = load(path)?;
+    Ok(Some((file, path.parent().unwrap_or_else(|| Path::new(".")).to_owned())))
+}
+
+/// `serve` and `check`: fill in from the config file every value that no flag or variable set.
+/// `matches` are the subcommand's parsed arguments, which say where each value came from.
+pub(super) fn apply(args: &mut ServeArgs, matches: &clap::ArgMatches) -> Result<(), SettingsError> {
+    let Some((file, base)) = read(&args.source)? else { return Ok(()) };
+    let given = Given(matches);
+    merge_shared(&file, &base, &given, &mut args.source, &mut args.sandbox);
     let server = file.server;
-    if let Some(v) = server.host.filter(|_| unset("host")) {
+    if let Some(v) = server.host.filter(|_| given.unset("host")) {
         args.host = v;
     }
-    if let Some(v) = server.port.filter(|_| unset("port")) {
+    if let Some(v) = server.port.filter(|_| given.unset("port")) {
         args.port = v;
     }
-    if let Some(v) = server.allowed_hosts.filter(|_| unset("allowed_hosts")) {
+    if let Some(v) = server.allowed_hosts.filter(|_| given.unset("allowed_hosts")) {
         args.allowed_hosts = v;
     }
-    if let Some(v) = server.queue_capacity.filter(|_| unset("queue_capacity")) {
+    if let Some(v) = server.queue_capacity.filter(|_| given.unset("queue_capacity")) {
         args.queue_capacity = v;
     }
-    if let Some(v) = server.shutdown_grace_ms.filter(|_| unset("shutdown_grace_ms")) {
+    if let Some(v) = server.shutdown_grace_ms.filter(|_| given.unset("shutdown_grace_ms")) {
         args.shutdown_grace_ms = v;
     }
-    if let Some(v) = file.plugins.dir.filter(|_| unset("plugins")) {
-        args.plugins = base.join(v);
-    }
-    if let Some(v) = file.plugins.policy.filter(|_| unset("policy")) {
-        args.policy = Some(base.join(v));
-    }
-    if let Some(v) = file.limits.call_timeout_ms.filter(|_| unset("call_timeout_ms")) {
-        args.call_timeout_ms = v;
-    }
-    if let Some(v) = file.limits.memory_limit_mib.filter(|_| unset("memory_limit_mib")) {
-        args.memory_limit_mib = v;
-    }
-    if let Some(v) = file.audit.target.filter(|_| unset("audit")) {
+    if let Some(v) = file.audit.target.filter(|_| given.unset("audit")) {
         args.audit = if matches!(v.as_str(), "-" | "off") { v } else { base.join(v).display().to_string() };
     }
-    if let Some(v) = file.log.format.filter(|_| unset("log_format")) {
+    if let Some(v) = file.log.format.filter(|_| given.unset("log_format")) {
         args.log_format = v;
     }
-    if let Some(v) = file.log.level.filter(|_| unset("log_level")) {
+    if let Some(v) = file.log.level.filter(|_| given.unset("log_level")) {
         args.log_level = v;
     }
-    if let Some(auth) = file.auth.filter(|_| unset("auth_tokens_file")) {
-        args.config_auth = Some(auth);
+    // A tokens file (flag or variable) replaces the file's `[auth]` whole; `SANCTUM_AUTH_TOKEN`
+    // adds to whichever is used.
+    if let Some(auth) = file.auth.filter(|_| given.unset("auth_tokens_file")) {
+        args.front_door.config_auth = Some(auth);
     }
     Ok(())
+}
+
+/// `plugins list|approve`: the same file, for what they share with `serve`.
+pub(super) fn apply_shared(
+    source: &mut SourceArgs,
+    sandbox: &mut SandboxArgs,
+    matches: &clap::ArgMatches,
+) -> Result<(), SettingsError> {
+    let Some((file, base)) = read(source)? else { return Ok(()) };
+    merge_shared(&file, &base, &Given(matches), source, sandbox);
+    Ok(())
+}
+
+fn merge_shared(file: &FileConfig, base: &Path, given: &Given<'_>, source: &mut SourceArgs, sandbox: &mut SandboxArgs) {
+    if let Some(v) = file.plugins.dir.as_ref().filter(|_| given.unset("plugins")) {
+        source.plugins = base.join(v);
+    }
+    if let Some(v) = file.plugins.policy.as_ref().filter(|_| given.unset("policy")) {
+        source.policy = Some(base.join(v));
+    }
+    if let Some(v) = file.limits.call_timeout_ms.filter(|_| given.unset("call_timeout_ms")) {
+        sandbox.call_timeout_ms = v;
+    }
+    if let Some(v) = file.limits.memory_limit_mib.filter(|_| given.unset("memory_limit_mib")) {
+        sandbox.memory_limit_mib = v;
+    }
 }
 
 #[cfg(test)]
@@ -222,7 +243,7 @@ mod tests {
 
     #[test]
     fn the_example_file_parses_and_sets_every_section() {
-        let text = include_str!("../../docs/sanctum.example.toml");
+        let text = include_str!("../../../docs/sanctum.example.toml");
         let config = parse(text, "sanctum.example.toml").expect("the example is valid");
         assert_eq!(config.server.port, Some(8000));
         assert!(config.server.shutdown_grace_ms.is_some());

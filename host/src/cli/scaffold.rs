@@ -23,11 +23,11 @@ pub struct Template {
 
 /// Every file `new-plugin` writes, in the order it reports them.
 pub const TEMPLATES: [Template; 4] = [
-    Template { path: "Cargo.toml", text: include_str!("../templates/plugin/Cargo.toml.tmpl") },
-    Template { path: "src/lib.rs", text: include_str!("../templates/plugin/lib.rs.tmpl") },
-    Template { path: "README.md", text: include_str!("../templates/plugin/README.md.tmpl") },
+    Template { path: "Cargo.toml", text: include_str!("../../templates/plugin/Cargo.toml.tmpl") },
+    Template { path: "src/lib.rs", text: include_str!("../../templates/plugin/lib.rs.tmpl") },
+    Template { path: "README.md", text: include_str!("../../templates/plugin/README.md.tmpl") },
     // Stored without its dot so the template directory is not itself affected by it.
-    Template { path: ".gitignore", text: include_str!("../templates/plugin/gitignore.tmpl") },
+    Template { path: ".gitignore", text: include_str!("../../templates/plugin/gitignore.tmpl") },
 ];
 
 /// The tool the template defines, for the "next steps" it prints.

@@ -1,16 +1,36 @@
-//! Command-line and environment configuration, parsed by clap and validated into plain values.
-//! Every flag has a `SANCTUM_*` variable; a malformed value stops start-up naming the key.
-//! Values a flag or variable did not set come from the `--config` file ([`crate::settings`]).
+//! The command line: every subcommand's flags, parsed by clap into plain values. Every flag has
+//! a `SANCTUM_*` variable; a malformed value stops start-up naming the key. Values no flag or
+//! variable set come from the `--config` file ([`super::file`]), then from the defaults,
+//! each named once beside what it bounds (`model::limits`, `transport::limits`).
+//!
+//! Groups shared by several subcommands are written once: [`SourceArgs`] (where the plugins,
+//! the policy and the pins are) and [`SandboxArgs`] (how calls run), so `serve`, `check`,
+//! `call` and `plugins` resolve them alike.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
 
-use crate::model::Limits;
-use crate::runtime::InstanceAllocator;
-pub use crate::settings::LogFormat;
+use crate::model::{
+    CALL_TIMEOUT_MS_RANGE, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MEMORY_LIMIT_MIB, Limits, MEMORY_LIMIT_MIB_RANGE,
+};
+use crate::transport::limits::{
+    DEFAULT_CALL_BURST, DEFAULT_CALLS_PER_MINUTE, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_SESSIONS,
+    DEFAULT_MAX_SESSIONS_PER_PRINCIPAL, DEFAULT_SESSION_IDLE_SECS,
+};
+use crate::transport::{AuthSettings, FrontDoorLimits};
+
+/// Default plugins directory.
+pub const DEFAULT_PLUGINS_DIR: &str = "plugins";
+/// Default calls that may wait behind the running one.
+pub const DEFAULT_QUEUE_CAPACITY: u16 = 64;
+/// Default time running calls get to finish on SIGTERM/SIGINT, in milliseconds.
+pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
+/// The grace periods an operator may set, in milliseconds.
+pub const SHUTDOWN_GRACE_MS_RANGE: std::ops::RangeInclusive<u64> = 0..=3_600_000;
 
 #[derive(Debug, Parser)]
 #[command(name = "sanctum", version, about = "Serve WebAssembly component plugins as sandboxed MCP tools")]
@@ -34,7 +54,7 @@ pub enum Command {
     NewPlugin(NewPluginArgs),
     /// Review the plugins directory: `list` (versions, tools and their pin status, grants),
     /// `inspect FILE.wasm`, `approve PLUGIN[__TOOL]` (release tools held back after a change).
-    Plugins(crate::plugins_cli::PluginsArgs),
+    Plugins(PluginsArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -51,6 +71,79 @@ pub struct NewPluginArgs {
     pub sdk: Option<PathBuf>,
 }
 
+/// How every call runs: its limits and how the host contains it. Shared by every command that
+/// runs plugin code, so `plugins list` loads with the limits `serve` would use.
+#[derive(Debug, Clone, Args)]
+pub struct SandboxArgs {
+    /// Wall-clock limit of one tool call, in milliseconds.
+    #[arg(long, env = "SANCTUM_CALL_TIMEOUT_MS", default_value_t = DEFAULT_CALL_TIMEOUT_MS,
+        value_parser = clap::value_parser!(u64).range(CALL_TIMEOUT_MS_RANGE))]
+    pub call_timeout_ms: u64,
+    /// Memory one call may use (all its memories and tables together), in MiB.
+    #[arg(long, env = "SANCTUM_MEMORY_LIMIT_MIB", default_value_t = DEFAULT_MEMORY_LIMIT_MIB,
+        value_parser = clap::value_parser!(u64).range(MEMORY_LIMIT_MIB_RANGE))]
+    pub memory_limit_mib: u64,
+    /// How each call's fresh instance gets its memory: `pooling` recycles slots reserved at
+    /// start-up (address space only), `on-demand` maps and unmaps memory per call.
+    #[arg(long, env = "SANCTUM_INSTANCE_ALLOCATOR", value_enum, default_value_t = AllocatorArg::Pooling)]
+    pub instance_allocator: AllocatorArg,
+    /// How every process a granted command starts is kept inside its run: `auto` uses a PID
+    /// namespace per run where the kernel allows it (a user namespace too when unprivileged),
+    /// else the fallback; `subreaper` forces the fallback (sanctum adopts the run's orphans and
+    /// kills them when it ends). The mechanism in force is logged at start-up and shown by `check`.
+    #[arg(long, env = "SANCTUM_PROCESS_CONTAINMENT", value_enum, default_value_t = ContainmentArg::Auto)]
+    pub process_containment: ContainmentArg,
+}
+
+impl Default for SandboxArgs {
+    fn default() -> Self {
+        Self {
+            call_timeout_ms: DEFAULT_CALL_TIMEOUT_MS,
+            memory_limit_mib: DEFAULT_MEMORY_LIMIT_MIB,
+            instance_allocator: AllocatorArg::Pooling,
+            process_containment: ContainmentArg::Auto,
+        }
+    }
+}
+
+impl SandboxArgs {
+    pub fn limits(&self) -> Limits {
+        Limits::with(self.call_timeout_ms, self.memory_limit_mib)
+    }
+}
+
+/// Where the plugins, their policy and what sanctum keeps between runs are. Shared by `serve`,
+/// `check` and `plugins`, so `plugins approve` writes the pin file the server reads.
+#[derive(Debug, Clone, Args)]
+pub struct SourceArgs {
+    /// A TOML configuration file (see docs/sanctum.example.toml). Flags and `SANCTUM_*`
+    /// variables override what it sets; it overrides the defaults.
+    #[arg(long, env = "SANCTUM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of `.wasm` plugins (not searched recursively).
+    #[arg(long, env = "SANCTUM_PLUGINS_DIR", default_value = DEFAULT_PLUGINS_DIR)]
+    pub plugins: PathBuf,
+    /// The operator's policy (TOML): what each plugin may do. Without one, every plugin gets no
+    /// capabilities and the default limits.
+    #[arg(long, env = "SANCTUM_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// The compile cache and the tool definition pins.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+impl SourceArgs {
+    /// `dir`, with no config file, no policy, and neither cache nor pins.
+    pub fn plugins_only(dir: impl Into<PathBuf>) -> Self {
+        Self { config: None, plugins: dir.into(), policy: None, store: StoreArgs::off() }
+    }
+
+    /// The pin file, or `None` when pinning is off.
+    pub fn pins_path(&self) -> Option<PathBuf> {
+        self.store.pins_path(self.policy.as_deref())
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CallArgs {
     /// The plugin component (`.wasm`).
@@ -63,58 +156,32 @@ pub struct CallArgs {
     /// The operator's policy, for the grants the call runs with (none without it).
     #[arg(long, env = "SANCTUM_POLICY")]
     pub policy: Option<PathBuf>,
-    /// Wall-clock limit of the call, in milliseconds.
-    #[arg(long, env = "SANCTUM_CALL_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    pub call_timeout_ms: u64,
-    /// Linear memory the call may use, in MiB.
-    #[arg(long, env = "SANCTUM_MEMORY_LIMIT_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub memory_limit_mib: u64,
     /// Where audit records go: a file, `-` for stderr, or `off`.
     #[arg(long, default_value = "off")]
     pub audit: String,
-    /// How the processes of granted commands are contained (see `serve --help`).
-    #[arg(long, env = "SANCTUM_PROCESS_CONTAINMENT", value_enum, default_value_t = ContainmentArg::Auto)]
-    pub process_containment: ContainmentArg,
     /// The compile cache, as for `serve` (`off` compiles every time).
     #[arg(long, env = "SANCTUM_CACHE_DIR", value_name = "DIR|off")]
     pub cache_dir: Option<String>,
-}
-
-impl CallArgs {
-    /// The compile cache directory, resolved as `serve` resolves it.
-    pub fn cache_dir(&self) -> Option<PathBuf> {
-        StoreArgs { cache_dir: self.cache_dir.clone(), pins: Some("off".into()) }.cache_dir()
-    }
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// A TOML configuration file (see docs/sanctum.example.toml). Flags and `SANCTUM_*`
-    /// variables override what it sets; it overrides the defaults.
-    #[arg(long, env = "SANCTUM_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
     /// Address to bind. Loopback by default: exposing sanctum is a deliberate choice.
     #[arg(long, env = "SANCTUM_HOST", default_value = "127.0.0.1")]
     pub host: IpAddr,
     /// Port to bind; 0 picks a free one (the chosen address is printed on stdout).
     #[arg(long, env = "SANCTUM_PORT", default_value_t = 8000)]
     pub port: u16,
-    /// Directory of `.wasm` plugins (not searched recursively).
-    #[arg(long, env = "SANCTUM_PLUGINS_DIR", default_value = "plugins")]
-    pub plugins: PathBuf,
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
     /// Calls that may wait behind the running one before callers are told the server is busy.
-    #[arg(long, env = "SANCTUM_QUEUE_CAPACITY", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, env = "SANCTUM_QUEUE_CAPACITY", default_value_t = DEFAULT_QUEUE_CAPACITY,
+        value_parser = clap::value_parser!(u16).range(1..))]
     pub queue_capacity: u16,
-    /// Wall-clock limit of one tool call, in milliseconds.
-    #[arg(long, env = "SANCTUM_CALL_TIMEOUT_MS", default_value_t = 30_000, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
-    pub call_timeout_ms: u64,
-    /// Linear memory one call may use, in MiB.
-    #[arg(long, env = "SANCTUM_MEMORY_LIMIT_MIB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
-    pub memory_limit_mib: u64,
-    /// The operator's policy (TOML): what each plugin may do. Without one, every plugin gets no
-    /// capabilities and the default limits.
-    #[arg(long, env = "SANCTUM_POLICY")]
-    pub policy: Option<PathBuf>,
     /// Where audit records go, one JSON object per line: a file path (appended), `-` for
     /// stderr, or `off`.
     #[arg(long, env = "SANCTUM_AUDIT", default_value = "-")]
@@ -125,7 +192,8 @@ pub struct ServeArgs {
     pub allowed_hosts: Vec<String>,
     /// On SIGTERM/SIGINT, how long running and queued calls get to finish before they are
     /// cancelled, in milliseconds. New connections are refused from the signal on.
-    #[arg(long, env = "SANCTUM_SHUTDOWN_GRACE_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    #[arg(long, env = "SANCTUM_SHUTDOWN_GRACE_MS", default_value_t = DEFAULT_SHUTDOWN_GRACE_MS,
+        value_parser = clap::value_parser!(u64).range(SHUTDOWN_GRACE_MS_RANGE))]
     pub shutdown_grace_ms: u64,
     /// Log line format on stderr: `human` or `json` (one object per line, with span fields).
     #[arg(long, env = "SANCTUM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
@@ -133,34 +201,27 @@ pub struct ServeArgs {
     /// Log filter: a level (`info`, `debug`, ...) or `tracing` directives (`sanctum=debug`).
     #[arg(long, env = "SANCTUM_LOG", default_value = "info")]
     pub log_level: String,
-    /// Bearer tokens from the config file's `[auth]` section (no flag: a tokens file or
-    /// `--auth-tokens-file` is the command-line way). Used unless a tokens file is given.
-    #[arg(skip)]
-    pub config_auth: Option<crate::transport::AuthSettings>,
     /// Authentication, Origin checks, session caps and rate limits.
     #[command(flatten)]
     pub front_door: FrontDoorArgs,
-    /// The compile cache and the tool definition pins.
-    #[command(flatten)]
-    pub store: StoreArgs,
     /// Watch the plugins directory, the policy and the pin file, and apply changes without a
     /// restart (`false` loads once at start-up).
     #[arg(long, env = "SANCTUM_WATCH", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub watch: bool,
-    /// How each call's fresh instance gets its memory: `pooling` recycles slots reserved at
-    /// start-up (address space only), `on-demand` maps and unmaps memory per call.
-    #[arg(long, env = "SANCTUM_INSTANCE_ALLOCATOR", value_enum, default_value_t = AllocatorArg::Pooling)]
-    pub instance_allocator: AllocatorArg,
-    /// How every process a granted command starts is kept inside its run: `auto` uses a PID
-    /// namespace per run where the kernel allows it (a user namespace too when unprivileged),
-    /// else the fallback; `subreaper` forces the fallback (sanctum adopts the run's orphans and
-    /// kills them when it ends). The mechanism in force is logged at start-up and shown by `check`.
-    #[arg(long, env = "SANCTUM_PROCESS_CONTAINMENT", value_enum, default_value_t = ContainmentArg::Auto)]
-    pub process_containment: ContainmentArg,
     /// Threads serving HTTP and MCP. Default: one per core minus the one the plugin worker
     /// keeps busy, at least one.
     #[arg(long, env = "SANCTUM_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_threads: Option<u16>,
+}
+
+/// How log lines are written on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines (coloured on a terminal).
+    Human,
+    /// One JSON object per line, with the fields of the enclosing spans (e.g. the request id).
+    Json,
 }
 
 /// `--process-containment` values.
@@ -172,15 +233,6 @@ pub enum ContainmentArg {
     Subreaper,
 }
 
-impl From<ContainmentArg> for crate::runtime::ProcessContainment {
-    fn from(arg: ContainmentArg) -> Self {
-        match arg {
-            ContainmentArg::Auto => Self::Auto,
-            ContainmentArg::Subreaper => Self::Subreaper,
-        }
-    }
-}
-
 /// `--instance-allocator` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AllocatorArg {
@@ -190,38 +242,23 @@ pub enum AllocatorArg {
     OnDemand,
 }
 
-impl From<AllocatorArg> for InstanceAllocator {
-    fn from(arg: AllocatorArg) -> Self {
-        match arg {
-            AllocatorArg::Pooling => Self::Pooling,
-            AllocatorArg::OnDemand => Self::OnDemand,
-        }
-    }
-}
-
 impl ServeArgs {
-    /// Arguments for tests and embedders: loopback, port 0, defaults elsewhere.
+    /// Arguments for tests and embedders: loopback, port 0, no audit, no cache, no pins, no
+    /// watching, defaults elsewhere.
     pub fn for_plugins(plugins: impl Into<PathBuf>) -> Self {
         Self {
             host: IpAddr::from([127, 0, 0, 1]),
             port: 0,
-            plugins: plugins.into(),
-            queue_capacity: 64,
-            call_timeout_ms: 30_000,
-            memory_limit_mib: 64,
-            allowed_hosts: Vec::new(),
-            policy: None,
+            source: SourceArgs::plugins_only(plugins),
+            sandbox: SandboxArgs::default(),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
             audit: "off".into(),
-            config: None,
-            shutdown_grace_ms: 10_000,
+            allowed_hosts: Vec::new(),
+            shutdown_grace_ms: DEFAULT_SHUTDOWN_GRACE_MS,
             log_format: LogFormat::Human,
             log_level: "info".into(),
-            config_auth: None,
             front_door: FrontDoorArgs::default(),
-            store: StoreArgs::off(),
             watch: false,
-            instance_allocator: AllocatorArg::Pooling,
-            process_containment: ContainmentArg::Auto,
             http_threads: None,
         }
     }
@@ -238,24 +275,6 @@ impl ServeArgs {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
     }
-
-    pub fn limits(&self) -> Limits {
-        limits(self.call_timeout_ms, self.memory_limit_mib)
-    }
-}
-
-impl CallArgs {
-    pub fn limits(&self) -> Limits {
-        limits(self.call_timeout_ms, self.memory_limit_mib)
-    }
-}
-
-fn limits(call_timeout_ms: u64, memory_limit_mib: u64) -> Limits {
-    Limits {
-        call_timeout: Duration::from_millis(call_timeout_ms),
-        memory_bytes: usize::try_from(memory_limit_mib << 20).unwrap_or(usize::MAX),
-        ..Limits::default()
-    }
 }
 
 /// The front door of `serve`: who may connect, and how much any one client may hold.
@@ -269,6 +288,10 @@ pub struct FrontDoorArgs {
     /// visible in the process list.
     #[arg(long, env = "SANCTUM_AUTH_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub auth_token: Option<String>,
+    /// Bearer tokens from the config file's `[auth]` section (no flag: a tokens file is the
+    /// command-line way). Set by the config file only when no tokens file is given.
+    #[arg(skip)]
+    pub config_auth: Option<AuthSettings>,
     /// Serve a non-loopback address without tokens (refused otherwise), e.g. behind a proxy
     /// that authenticates. Logged as a warning at start-up.
     #[arg(long, env = "SANCTUM_ALLOW_UNAUTHENTICATED")]
@@ -278,22 +301,27 @@ pub struct FrontDoorArgs {
     #[arg(long, env = "SANCTUM_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
     /// Open sessions (legacy SSE and /mcp together) at most; more get 503.
-    #[arg(long, env = "SANCTUM_MAX_SESSIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "SANCTUM_MAX_SESSIONS", default_value_t = DEFAULT_MAX_SESSIONS,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_sessions: u32,
     /// Open sessions one principal may hold; more get 429.
-    #[arg(long, env = "SANCTUM_MAX_SESSIONS_PER_PRINCIPAL", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, env = "SANCTUM_MAX_SESSIONS_PER_PRINCIPAL", default_value_t = DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_sessions_per_principal: u32,
     /// A session with no request for this many seconds is closed.
-    #[arg(long, env = "SANCTUM_SESSION_IDLE_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    #[arg(long, env = "SANCTUM_SESSION_IDLE_SECS", default_value_t = DEFAULT_SESSION_IDLE_SECS,
+        value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub session_idle_secs: u64,
     /// Largest request body on any route, in bytes; larger ones get 413.
-    #[arg(long, env = "SANCTUM_MAX_BODY_BYTES", default_value_t = 4 << 20, value_parser = clap::value_parser!(u64).range(1024..=(256 << 20)))]
+    #[arg(long, env = "SANCTUM_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES,
+        value_parser = clap::value_parser!(u64).range(1024..=(256 << 20)))]
     pub max_body_bytes: u64,
     /// Tool calls per minute and principal, over every transport (0: unlimited).
-    #[arg(long, env = "SANCTUM_CALLS_PER_MINUTE", default_value_t = 600)]
+    #[arg(long, env = "SANCTUM_CALLS_PER_MINUTE", default_value_t = DEFAULT_CALLS_PER_MINUTE)]
     pub calls_per_minute: u32,
     /// Tool calls a principal may make at once before the per-minute rate applies.
-    #[arg(long, env = "SANCTUM_CALL_BURST", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "SANCTUM_CALL_BURST", default_value_t = DEFAULT_CALL_BURST,
+        value_parser = clap::value_parser!(u32).range(1..))]
     pub call_burst: u32,
 }
 
@@ -302,29 +330,29 @@ impl Default for FrontDoorArgs {
         Self {
             auth_tokens_file: None,
             auth_token: None,
+            config_auth: None,
             allow_unauthenticated: false,
             allowed_origins: Vec::new(),
-            max_sessions: 1024,
-            max_sessions_per_principal: 256,
-            session_idle_secs: 300,
-            max_body_bytes: 4 << 20,
-            calls_per_minute: 600,
-            call_burst: 60,
+            max_sessions: DEFAULT_MAX_SESSIONS,
+            max_sessions_per_principal: DEFAULT_MAX_SESSIONS_PER_PRINCIPAL,
+            session_idle_secs: DEFAULT_SESSION_IDLE_SECS,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            calls_per_minute: DEFAULT_CALLS_PER_MINUTE,
+            call_burst: DEFAULT_CALL_BURST,
         }
     }
 }
 
 impl FrontDoorArgs {
-    pub fn limits(&self) -> crate::transport::FrontDoorLimits {
-        let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
-        crate::transport::FrontDoorLimits {
-            max_body_bytes: to_usize(self.max_body_bytes),
-            max_sessions: to_usize(self.max_sessions.into()),
-            max_sessions_per_principal: to_usize(self.max_sessions_per_principal.into()),
-            session_idle: Duration::from_secs(self.session_idle_secs),
-            calls_per_minute: (self.calls_per_minute > 0).then_some(self.calls_per_minute),
-            call_burst: self.call_burst,
-        }
+    pub fn limits(&self) -> FrontDoorLimits {
+        FrontDoorLimits::new(
+            self.max_body_bytes,
+            self.max_sessions,
+            self.max_sessions_per_principal,
+            self.session_idle_secs,
+            self.calls_per_minute,
+            self.call_burst,
+        )
     }
 }
 
@@ -351,19 +379,11 @@ impl StoreArgs {
 
     /// The compile cache directory, or `None` when it is off (or no home directory exists).
     pub fn cache_dir(&self) -> Option<PathBuf> {
-        match self.cache_dir.as_deref() {
-            Some("off") => None,
-            Some(dir) => Some(PathBuf::from(dir)),
-            None => std::env::var_os("XDG_CACHE_HOME")
-                .filter(|v| !v.is_empty())
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))
-                .map(|base| base.join("sanctum")),
-        }
+        cache_dir(self.cache_dir.as_deref())
     }
 
     /// The pin file, or `None` when pinning is off.
-    pub fn pins_path(&self, policy: Option<&std::path::Path>) -> Option<PathBuf> {
+    pub fn pins_path(&self, policy: Option<&Path>) -> Option<PathBuf> {
         match self.pins.as_deref() {
             Some("off") => None,
             Some(file) => Some(PathBuf::from(file)),
@@ -376,4 +396,54 @@ impl StoreArgs {
             },
         }
     }
+}
+
+/// `--cache-dir` resolved: `off` is none, a value is that directory, nothing is the user's
+/// cache directory.
+pub fn cache_dir(value: Option<&str>) -> Option<PathBuf> {
+    match value {
+        Some("off") => None,
+        Some(dir) => Some(PathBuf::from(dir)),
+        None => std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))
+            .map(|base| base.join("sanctum")),
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct PluginsArgs {
+    #[command(subcommand)]
+    pub command: PluginsCommand,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum PluginsCommand {
+    /// List the plugins in the directory: version, tools with pin status, needs versus grants.
+    List(PluginsDirArgs),
+    /// Check one component file and show what it declares: plugin info, tools with schemas,
+    /// needed capabilities.
+    Inspect {
+        /// The component (`.wasm`).
+        file: PathBuf,
+    },
+    /// Approve the current definition of the named tools (`PLUGIN__TOOL`) or of every tool of
+    /// a plugin (`PLUGIN`), writing the pin file.
+    Approve {
+        /// What to approve: `PLUGIN` or `PLUGIN__TOOL`, one or more.
+        #[arg(required = true)]
+        targets: Vec<String>,
+        #[command(flatten)]
+        dir: PluginsDirArgs,
+    },
+}
+
+/// The plugins as `serve` would load them: the same flags, config file and defaults.
+#[derive(Debug, Clone, Args)]
+pub struct PluginsDirArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 }

@@ -1,46 +1,51 @@
-//! Plugins at run time: the set of loaded plugins, kept in step with `plugins/`, the policy
-//! and the pin file while the server runs.
+//! The set of loaded plugins: one directory (or, for `sanctum call`, one file), the policy that
+//! grants them, and the one way every command admits a plugin ([`load_plugin`]). Start-up scans
+//! it once; the watcher ([`super::watch`]) rescans it on every change.
 //!
-//! Like `app.rs`, this is wiring that sees several layers: it loads with the runtime, grants
-//! with the policy, and swaps the result into the registry. Rules:
+//! Wiring, like the rest of `app`: it loads with the runtime and grants with the policy. Rules:
 //! - a file whose bytes (SHA-256) did not change is never reloaded; a changed one is compiled
-//!   off the worker (on a blocking thread; the compile cache makes repeats cheap) and swapped in
-//!   whole, while calls already running finish on the version they started with;
+//!   and swapped in whole, while calls already running finish on the version they started with;
 //! - a file that fails to load leaves the previous version of its plugin serving, and is
 //!   reported (log and `health`) until it loads;
-//! - bursts of file events (an editor's save, a copy in chunks) are debounced into one rescan;
-//! - any event in the policy's (or pin file's) directory may be a change to it (a Kubernetes
-//!   ConfigMap swaps a `..data` symlink, so no event names the file), and whether it is one is
-//!   decided by the SHA-256 of the file's contents against the last one applied.
+//! - a policy change re-grants every plugin, and withdraws a version whose bytes the new policy
+//!   no longer pins.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-use notify::Watcher as _;
 use sha2::{Digest as _, Sha256};
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 
 use crate::digest::{ComponentBytes, ComponentDigest};
 use crate::ids::PluginName;
 use crate::model::Limits;
 use crate::policy::Policy;
-use crate::registry::Registry;
 use crate::runtime::{LoadError, Plugin, Runtime};
 
-/// Quiet time after the last file event before a rescan: long enough to coalesce a burst,
-/// short enough that an operator sees the change at once.
-pub const DEBOUNCE: Duration = Duration::from_millis(300);
+/// Where a set's plugins come from.
+#[derive(Debug, Clone)]
+pub enum PluginSource {
+    /// Every `*.wasm` directly in this directory (what `serve` loads).
+    Dir(PathBuf),
+    /// This one file (what `sanctum call` loads), admitted by the same rules.
+    File(PathBuf),
+}
 
-/// Why watching could not start (the server then serves without hot reload).
-#[derive(Debug, thiserror::Error)]
-#[error("cannot watch {path}: {source}")]
-pub struct WatchError {
-    path: PathBuf,
-    source: notify::Error,
+impl PluginSource {
+    /// The directory the plugins are in (what the watcher watches).
+    pub fn dir(&self) -> &Path {
+        match self {
+            Self::Dir(dir) => dir,
+            Self::File(file) => file.parent().unwrap_or_else(|| Path::new(".")),
+        }
+    }
+
+    fn files(&self) -> Vec<PathBuf> {
+        match self {
+            Self::Dir(dir) => wasm_files(dir),
+            Self::File(file) => vec![file.clone()],
+        }
+    }
 }
 
 /// Swap in the same plugin with `policy`'s grants (calls running keep the old grants).
@@ -52,7 +57,7 @@ fn regrant(plugin: &mut Arc<Plugin>, policy: &Policy) {
 /// The plugins loaded from one directory, by file, with the policy that grants them.
 #[derive(Debug)]
 pub struct PluginSet {
-    dir: PathBuf,
+    source: PluginSource,
     policy_path: Option<PathBuf>,
     policy: Policy,
     /// SHA-256 of the policy file as last read (`None`: unreadable or never read), so an event
@@ -68,10 +73,10 @@ pub struct PluginSet {
 }
 
 impl PluginSet {
-    pub fn new(dir: PathBuf, policy_path: Option<PathBuf>, policy: Policy, limits: Limits) -> Self {
+    pub fn new(source: PluginSource, policy_path: Option<PathBuf>, policy: Policy, limits: Limits) -> Self {
         let policy_digest = policy_path.as_deref().and_then(file_digest);
         Self {
-            dir,
+            source,
             policy_path,
             policy,
             policy_digest,
@@ -80,6 +85,16 @@ impl PluginSet {
             loaded: BTreeMap::new(),
             problems: Vec::new(),
         }
+    }
+
+    /// Where the plugins come from.
+    pub fn source(&self) -> &PluginSource {
+        &self.source
+    }
+
+    /// The policy file, if there is one.
+    pub fn policy_path(&self) -> Option<&Path> {
+        self.policy_path.as_deref()
     }
 
     /// Whether the policy file's contents differ from those last read (a scan with
@@ -120,7 +135,7 @@ impl PluginSet {
             }
         }
         problems.extend(self.policy_problem.clone());
-        let files = wasm_files(&self.dir);
+        let files = self.source.files();
         self.loaded.retain(|path, loaded| {
             let kept = files.contains(path);
             if !kept {
@@ -228,173 +243,13 @@ fn pin_refusal(policy: &Policy, path: &Path, id: &str, digest: ComponentDigest) 
     })
 }
 
-/// What a burst of file events touched.
-#[derive(Debug, Default, Clone, Copy)]
-struct Touched {
-    plugins: bool,
-    policy: bool,
-    pins: bool,
-}
-
-/// What file events have touched since the reload task last looked, set by the watcher's
-/// callback. Flags rather than a queue of events: nothing can be dropped while the task is busy
-/// compiling, and any number of events costs one rescan.
-#[derive(Debug, Default)]
-struct Dirty {
-    plugins: AtomicBool,
-    policy: AtomicBool,
-    pins: AtomicBool,
-    /// Wakes the reload task; a wake-up while it is busy is kept for when it next waits.
-    wake: Notify,
-}
-
-impl Dirty {
-    fn mark(&self, touched: Touched) {
-        for (flag, set) in
-            [(&self.plugins, touched.plugins), (&self.policy, touched.policy), (&self.pins, touched.pins)]
-        {
-            if set {
-                flag.store(true, Ordering::SeqCst);
-            }
-        }
-        if touched.plugins || touched.policy || touched.pins {
-            self.wake.notify_one();
-        }
-    }
-
-    /// What was touched, clearing it: events from now on mark a later rescan.
-    fn take(&self) -> Touched {
-        Touched {
-            plugins: self.plugins.swap(false, Ordering::SeqCst),
-            policy: self.policy.swap(false, Ordering::SeqCst),
-            pins: self.pins.swap(false, Ordering::SeqCst),
-        }
-    }
-}
-
-/// The paths events are sorted by.
-#[derive(Debug, Clone)]
-struct Watched {
-    dir: PathBuf,
-    policy: Option<PathBuf>,
-    pins: Option<PathBuf>,
-}
-
-/// Watch the plugins directory, the policy and the pin file, and apply every change to
-/// `registry` until `shutdown`. Fails (before spawning anything) if nothing can be watched.
-pub fn watch(
-    mut set: PluginSet,
-    runtime: Arc<Runtime>,
-    registry: Arc<Registry>,
-    pins_path: Option<&Path>,
-    shutdown: CancellationToken,
-) -> Result<(), WatchError> {
-    let dir = absolute(&set.dir);
-    let watched = Watched { dir, policy: set.policy_path.as_deref().map(absolute), pins: pins_path.map(absolute) };
-    let dirty = Arc::new(Dirty::default());
-    let mut watcher = {
-        let (watched, dirty) = (watched.clone(), Arc::clone(&dirty));
-        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
-                dirty.mark(classify(&event, &watched));
-            }
-        })
-        .map_err(|source| WatchError { path: set.dir.clone(), source })?
-    };
-    let dir = watched.dir.clone();
-    watcher
-        .watch(&dir, notify::RecursiveMode::NonRecursive)
-        .map_err(|source| WatchError { path: dir.clone(), source })?;
-    // Files are watched through their directories: editors and atomic writers replace the
-    // file (a rename), which would end a watch on the file itself.
-    for file in watched.policy.iter().chain(watched.pins.iter()) {
-        if let Some(parent) = file.parent().filter(|p| *p != dir)
-            && let Err(e) = watcher.watch(parent, notify::RecursiveMode::NonRecursive)
-        {
-            tracing::warn!(path = %parent.display(), error = %e, "cannot watch; changes there need a restart");
-        }
-    }
-    tracing::info!(dir = %dir.display(), "watching for plugin, policy and pin changes");
-    let mut pins_digest = watched.pins.as_deref().and_then(file_digest);
-    tokio::spawn(async move {
-        let _watcher = watcher;
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = dirty.wake.notified() => {}
-            }
-            // Debounce: wait until events have been quiet for a while.
-            while tokio::time::timeout(DEBOUNCE, dirty.wake.notified()).await.is_ok() {
-                if shutdown.is_cancelled() {
-                    return;
-                }
-            }
-            let mut touched = dirty.take();
-            // An event in the pin file's directory is a change only if its contents changed.
-            if touched.pins {
-                let digest = watched.pins.as_deref().and_then(file_digest);
-                touched.pins = digest != pins_digest;
-                pins_digest = digest;
-            }
-            apply(&mut set, &runtime, &registry, touched).await;
-        }
-    });
-    Ok(())
-}
-
-async fn apply(set: &mut PluginSet, runtime: &Runtime, registry: &Registry, touched: Touched) {
-    // An event in the policy's directory is a change only if the policy's contents changed.
-    let policy_changed = touched.policy && set.policy_file_changed();
-    if touched.plugins || policy_changed {
-        set.scan(runtime, policy_changed).await;
-        let problems = set.problems().to_vec();
-        let swap = registry.replace(set.plugins());
-        // `health` reports these itself, from the table that refused them.
-        for refusal in &swap.refusals {
-            tracing::error!(%refusal, "refused");
-        }
-        registry.set_problems(problems);
-        tracing::info!(listing_changed = swap.listing_changed, "plugins rescanned");
-    }
-    if touched.pins {
-        match registry.reload_pins() {
-            Ok(swap) => tracing::info!(listing_changed = swap.listing_changed, "pin file reloaded"),
-            Err(e) => tracing::error!(error = %e, "cannot read the changed pin file; keeping the previous pins"),
-        }
-    }
-}
-
-/// What `event` may have changed. The policy and the pin file count as touched by any event in
-/// their directory: a ConfigMap-style update swaps a symlink there and never names the file.
-fn classify(event: &notify::Event, watched: &Watched) -> Touched {
-    let mut touched = Touched::default();
-    if event.kind.is_access() {
-        return touched;
-    }
-    let in_dir_of =
-        |file: Option<&Path>, path: &Path| file.and_then(Path::parent).is_some_and(|d| path.parent() == Some(d));
-    for path in &event.paths {
-        if path.parent() == Some(watched.dir.as_path()) && path.extension().is_some_and(|e| e == "wasm") {
-            touched.plugins = true;
-        }
-        touched.policy |= in_dir_of(watched.policy.as_deref(), path);
-        touched.pins |= in_dir_of(watched.pins.as_deref(), path);
-    }
-    touched
-}
-
 /// SHA-256 of a file's contents, `None` if it cannot be read (missing counts as a state too).
-fn file_digest(path: &Path) -> Option<[u8; 32]> {
+pub(super) fn file_digest(path: &Path) -> Option<[u8; 32]> {
     std::fs::read(path).ok().map(|bytes| Sha256::digest(&bytes).into())
 }
 
-/// Event paths are absolute; compare like with like.
-fn absolute(path: &Path) -> PathBuf {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
-}
-
 /// Every `*.wasm` directly in `dir`, in file-name order.
-pub fn wasm_files(dir: &Path) -> Vec<PathBuf> {
+fn wasm_files(dir: &Path) -> Vec<PathBuf> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
@@ -438,9 +293,10 @@ mod tests {
         let policy_path = dir.path().join("policy.toml");
         std::fs::write(&policy_path, policy("one")).expect("write policy");
         let limits = Limits::default();
-        let runtime = Runtime::new(limits.clone(), Audit::disabled()).expect("runtime");
+        let metrics = crate::metrics::Metrics::new();
+        let runtime = Runtime::new(limits.clone(), Audit::disabled(metrics.clone()), metrics).expect("runtime");
         let loaded = Policy::load(&policy_path, limits.clone()).expect("policy");
-        let mut set = PluginSet::new(plugins.clone(), Some(policy_path.clone()), loaded, limits);
+        let mut set = PluginSet::new(PluginSource::Dir(plugins.clone()), Some(policy_path.clone()), loaded, limits);
         assert!(set.scan(&runtime, false).await.is_empty());
         assert_eq!(greeting(&set).as_deref(), Some("one"));
 
@@ -456,22 +312,5 @@ mod tests {
         assert_eq!(set.scan(&runtime, true).await.len(), 1, "the broken file is reported");
         assert_eq!(greeting(&set).as_deref(), Some("two"));
         assert!(!set.policy_file_changed(), "applied");
-    }
-
-    #[test]
-    fn any_event_in_the_policy_or_pin_directory_may_be_a_change() {
-        let watched = Watched {
-            dir: PathBuf::from("/srv/plugins"),
-            policy: Some(PathBuf::from("/etc/sanctum/policy.toml")),
-            pins: Some(PathBuf::from("/var/lib/sanctum/pins.json")),
-        };
-        let event = |path: &str| notify::Event::new(notify::EventKind::Any).add_path(PathBuf::from(path));
-        // A ConfigMap update: the `..data` symlink is swapped; no event names the file.
-        let touched = classify(&event("/etc/sanctum/..data"), &watched);
-        assert!(touched.policy && !touched.pins && !touched.plugins);
-        let touched = classify(&event("/var/lib/sanctum/.pins.json.1.tmp"), &watched);
-        assert!(touched.pins && !touched.policy);
-        let touched = classify(&event("/srv/plugins/a.wasm"), &watched);
-        assert!(touched.plugins && !touched.policy && !touched.pins);
     }
 }

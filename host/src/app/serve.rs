@@ -1,0 +1,38 @@
+//! Serving a built [`App`]: readiness, the HTTP server, and the drain. The one way sanctum
+//! serves, run by `main` (triggered by SIGTERM/SIGINT) and by the end-to-end tests.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use super::App;
+
+/// Serve `app` on `listener` until `trigger` completes, then shut down as an operator expects:
+/// `/readyz` turns 503 and new connections are refused at once, calls in flight get the grace
+/// period, then what still runs is cancelled and sessions close. Returns when serving is over.
+pub async fn run(
+    listener: TcpListener,
+    app: App,
+    trigger: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Plugins are loaded and the worker runs (build spawned it): from now on /readyz says so.
+    app.readiness.set_ready();
+    let registry = Arc::clone(&app.registry);
+    tokio::spawn(crate::shutdown::drain(
+        trigger,
+        app.readiness.clone(),
+        app.shutdown.clone(),
+        app.shutdown_grace,
+        move || registry.calls_in_flight(),
+    ));
+    let served = crate::transport::serve_graceful(
+        listener,
+        app.router,
+        app.shutdown.stop_accepting.clone(),
+        app.shutdown.stop.clone(),
+    )
+    .await;
+    // The server can end before the drain does when no connection is left to wait for.
+    app.shutdown.stop.cancel();
+    served
+}

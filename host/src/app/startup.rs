@@ -1,0 +1,178 @@
+//! The one start-up loader. Every command that runs plugin code (`serve`, `check`, `call`,
+//! `plugins list|approve|inspect`) starts its runtime and loads its plugins here, with the
+//! limits, containment, compile cache, policy and pins the operator configured, so no command
+//! admits a plugin differently from the server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use super::plugin_set::{PluginSet, PluginSource};
+use crate::audit::Audit;
+use crate::config::{AllocatorArg, CallArgs, ContainmentArg, PluginsDirArgs, SandboxArgs, ServeArgs};
+use crate::metrics::Metrics;
+use crate::model::Limits;
+use crate::pins::Pins;
+use crate::policy::{GrantReview, Policy};
+use crate::runtime::{CacheCounts, InstanceAllocator, LoadError, ProcessContainment, Runtime};
+
+/// What to start and load: plain values, resolved from a command's arguments.
+#[derive(Debug, Clone)]
+pub struct Startup {
+    pub source: PluginSource,
+    pub policy: Option<PathBuf>,
+    /// The pin file; `None` serves every definition as it is.
+    pub pins: Option<PathBuf>,
+    pub limits: Limits,
+    pub allocator: InstanceAllocator,
+    pub containment: ProcessContainment,
+    /// The compile cache; `None` compiles every time.
+    pub cache_dir: Option<PathBuf>,
+    /// Where audit records go: a file, `-` for stderr, or `off`.
+    pub audit: String,
+}
+
+/// The runtime with its plugins loaded, and what happened while loading them.
+#[derive(Debug)]
+pub struct Loaded {
+    pub runtime: Arc<Runtime>,
+    /// The plugins, kept for the watcher to rescan.
+    pub set: PluginSet,
+    pub pins: Pins,
+    /// Plugin files that failed to load (each was skipped; the others serve).
+    pub load_errors: Vec<LoadError>,
+    /// Per plugin: what it needs against what the policy grants.
+    pub reviews: Vec<GrantReview>,
+    /// Plugins the policy names that were not loaded (usually a typo).
+    pub unknown_policy_plugins: Vec<String>,
+    /// What the compile cache did while loading (hits are plugins not compiled again).
+    pub compile_cache: CacheCounts,
+}
+
+impl Startup {
+    /// What `serve` and `check` load.
+    pub fn serve(args: &ServeArgs) -> Self {
+        Self {
+            source: PluginSource::Dir(args.source.plugins.clone()),
+            policy: args.source.policy.clone(),
+            pins: args.source.pins_path(),
+            cache_dir: args.source.store.cache_dir(),
+            audit: args.audit.clone(),
+            ..Self::sandboxed(&args.sandbox)
+        }
+    }
+
+    /// What `plugins list|approve` load: the server's plugins, policy, pins and limits; no audit.
+    pub fn plugins(args: &PluginsDirArgs) -> Self {
+        Self {
+            source: PluginSource::Dir(args.source.plugins.clone()),
+            policy: args.source.policy.clone(),
+            pins: args.source.pins_path(),
+            cache_dir: args.source.store.cache_dir(),
+            ..Self::sandboxed(&args.sandbox)
+        }
+    }
+
+    /// What `sanctum call` loads: the one file, admitted as `serve` admits it; no pins.
+    pub fn call(args: &CallArgs) -> Self {
+        Self {
+            source: PluginSource::File(args.plugin.clone()),
+            policy: args.policy.clone(),
+            cache_dir: crate::config::cache_dir(args.cache_dir.as_deref()),
+            audit: args.audit.clone(),
+            ..Self::sandboxed(&args.sandbox)
+        }
+    }
+
+    /// What `plugins inspect` needs: a runtime with the default limits, nothing loaded.
+    pub fn inspect() -> Self {
+        Self::sandboxed(&SandboxArgs::default())
+    }
+
+    fn sandboxed(sandbox: &SandboxArgs) -> Self {
+        Self {
+            source: PluginSource::Dir(PathBuf::from(crate::config::DEFAULT_PLUGINS_DIR)),
+            policy: None,
+            pins: None,
+            limits: sandbox.limits(),
+            allocator: match sandbox.instance_allocator {
+                AllocatorArg::Pooling => InstanceAllocator::Pooling,
+                AllocatorArg::OnDemand => InstanceAllocator::OnDemand,
+            },
+            containment: match sandbox.process_containment {
+                ContainmentArg::Auto => ProcessContainment::Auto,
+                ContainmentArg::Subreaper => ProcessContainment::Subreaper,
+            },
+            cache_dir: None,
+            audit: "off".into(),
+        }
+    }
+
+    /// The runtime alone, with the compile cache when one is configured (a cache that cannot
+    /// be used safely is reported and skipped: plugins are then compiled every time).
+    pub fn start_runtime(&self, metrics: &Metrics) -> anyhow::Result<Runtime> {
+        if !crate::runtime::choose_process_containment(self.containment) {
+            anyhow::bail!(
+                "--process-containment {:?} conflicts with the containment already in force",
+                self.containment
+            );
+        }
+        let audit = open_audit(&self.audit, metrics.clone())?;
+        let mut runtime = Runtime::with_allocator(self.limits.clone(), self.allocator, audit, metrics.clone())
+            .context("starting the wasm runtime")?;
+        if let Some(dir) = &self.cache_dir
+            && let Err(e) = runtime.enable_compile_cache(dir)
+        {
+            tracing::warn!(error = %e, "compile cache off");
+        }
+        Ok(runtime)
+    }
+
+    /// Start the runtime and load every plugin, the pins and the policy's review of them.
+    pub async fn load(self, metrics: &Metrics) -> anyhow::Result<Loaded> {
+        let policy = match &self.policy {
+            Some(path) => Policy::load(path, self.limits.clone())?,
+            None => Policy::deny_all(self.limits.clone()),
+        };
+        let runtime = Arc::new(self.start_runtime(metrics)?);
+        let mut set = PluginSet::new(self.source, self.policy, policy, self.limits);
+        let load_errors = set.scan(&runtime, false).await;
+        let plugins = set.plugins();
+        let reviews = plugins.iter().map(|p| GrantReview::new(p.info(), p.grants())).collect();
+        let unknown_policy_plugins = set
+            .policy()
+            .plugin_names()
+            .filter(|name| !plugins.iter().any(|p| p.info().name == *name))
+            .map(str::to_owned)
+            .collect();
+        let pins = match &self.pins {
+            Some(path) => Pins::load(path)?,
+            None => Pins::disabled(),
+        };
+        let compile_cache = runtime.compile_cache_counts();
+        tracing::info!(
+            hits = compile_cache.hits,
+            misses = compile_cache.misses,
+            rejected = compile_cache.rejected,
+            "compile cache"
+        );
+        Ok(Loaded { runtime, set, pins, load_errors, reviews, unknown_policy_plugins, compile_cache })
+    }
+}
+
+/// `-` is stderr, `off` disables auditing, anything else is a file appended to.
+fn open_audit(target: &str, metrics: Metrics) -> anyhow::Result<Audit> {
+    Ok(match target {
+        "off" => Audit::disabled(metrics),
+        "-" => Audit::to_writer(std::io::stderr(), metrics),
+        path => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the audit log {path}"))?;
+            Audit::to_writer(file, metrics)
+        }
+    })
+}
