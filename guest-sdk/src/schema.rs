@@ -255,6 +255,18 @@ pub(crate) fn prepare_args(value: &mut Value, schema: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The host applies the same rule before the plugin runs; both are tested on these cases.
+    #[test]
+    fn optional_nulls_follow_the_shared_rule() {
+        let cases: Value = serde_json::from_str(include_str!("../../wit/conformance/optional-nulls.json"))
+            .expect("the cases are JSON");
+        for case in cases["cases"].as_array().expect("a list of cases") {
+            let mut args = case["args"].clone();
+            prepare_args(&mut args, &case["schema"]);
+            assert_eq!(args, case["expected"], "{}", case["name"]);
+        }
+    }
     use serde::Deserialize;
     use serde_json::json;
 

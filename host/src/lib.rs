@@ -12,20 +12,17 @@
 //!                     └─▶ runtime (wasmtime: engine, sandbox, limits, host imports)
 //! ```
 //!
-//! - [`ids`]: validated plugin and tool names; a plugin is named by its file (a leaf, used by
-//!   any layer). [`digest`]: the SHA-256 that identifies a component's bytes (a leaf).
-//! - [`config`]: CLI and environment. [`policy`]: the operator's grants, parsed from TOML into
-//!   plain runtime data. [`app`]: start-up wiring shared by `main` and tests.
-//! - [`audit`]: JSON-lines records of every call and capability use (a leaf, like `ids`).
-//! - [`principal`]: who is calling (set by the transport's authentication) and their tool-call
-//!   budget (a leaf, like `ids`).
-//! - [`reload`]: plugins at run time: watches `plugins/`, the policy and the pin file and swaps
-//!   changed plugins into the registry (wiring, like `app`). [`pins`]: approved tool
-//!   definitions (a leaf). [`plugins_cli`]: `sanctum plugins list|inspect|approve`.
-//! - [`scaffold`]: `sanctum new-plugin`, a new plugin crate from templates (writes files, serves nothing).
-//! - [`settings`]: the `--config` TOML file, merged under flags and environment. [`metrics`]:
-//!   the Prometheus registry (a leaf any layer may record into). [`shutdown`]: readiness and
-//!   the drain on SIGTERM/SIGINT (a leaf).
+//! Beside the layers:
+//! - leaves any layer may use: [`model`] (the plain data every layer passes around: plugin
+//!   descriptions, grants, limits and their defaults, the call context, outputs, failures),
+//!   [`ids`] (plugin and tool names; a plugin is named by its file), [`digest`] (the SHA-256 of
+//!   a component), [`audit`], [`metrics`], [`principal`], [`pins`] (approved tool definitions)
+//!   and [`shutdown`] (readiness and the drain);
+//! - start-up data: [`config`] (flags, `SANCTUM_*` and the `--config` file, merged once) and
+//!   [`policy`] (the operator's grants, parsed into `model` data); neither imports a layer;
+//! - wiring: [`app`] (the one start-up loader, the plugin set, hot reload, `build` and `run`)
+//!   and [`cli`] (`sanctum plugins` and `new-plugin`), the only modules besides `main` that
+//!   see every layer.
 //!
 //! # Invariants
 //!

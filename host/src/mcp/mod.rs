@@ -244,3 +244,6 @@ impl ServerHandler for McpServer {
         response
     }
 }
+
+#[cfg(test)]
+mod tests;

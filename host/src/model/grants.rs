@@ -1,5 +1,5 @@
 //! What the operator granted one plugin, as plain validated data. Built from the policy file at
-//! start-up (`policy.rs`); the sandbox and the capability implementations only read it.
+//! start-up (`policy/`); the sandbox and the capability implementations only read it.
 //! Everything absent is denied.
 
 use std::collections::BTreeMap;

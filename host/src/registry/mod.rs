@@ -10,6 +10,7 @@
 //! the [`WorkerHandle`] and never touches wasmtime.
 
 mod health;
+mod nulls;
 mod schema;
 mod table;
 
@@ -290,7 +291,8 @@ impl Registry {
             }
             return Err(CallError::UnknownTool(name.to_owned()));
         };
-        let args = Value::Object(drop_optional_nulls(args.unwrap_or_default(), &route.input));
+        let mut args = Value::Object(args.unwrap_or_default());
+        nulls::drop_optional_nulls(&mut args, &route.input.json);
         let args_json = args.to_string();
         if args_json.len() > MAX_ARGUMENT_BYTES {
             let problem = format!("the arguments are {} bytes; the limit is {MAX_ARGUMENT_BYTES}", args_json.len());
@@ -306,20 +308,7 @@ impl Registry {
             }
             Err(failure) => return Err(failure.into()),
         };
-        let structured = match (&route.output, output.structured) {
-            (None, None) => None,
-            (None, Some(text)) => serde_json::from_str(&text).ok(),
-            (Some(_), None) => {
-                return Err(CallFailure::InvalidResult(
-                    "the tool declares an output schema but returned no structured content".into(),
-                )
-                .into());
-            }
-            (Some(_), Some(text)) => Some(
-                serde_json::from_str(&text)
-                    .map_err(|e| CallFailure::InvalidResult(format!("structured content is not valid JSON: {e}")))?,
-            ),
-        };
+        let structured = structured_content(output.structured.as_deref(), route.output.is_some())?;
         Ok(Completed { content: output.content, structured })
     }
 }
@@ -341,12 +330,23 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Strict-mode clients (Letta) send optional arguments as explicit `null`; treat those as
-/// absent so plugins need not declare every optional property nullable.
-fn drop_optional_nulls(mut args: Map<String, Value>, schema: &CheckedSchema) -> Map<String, Value> {
-    let required: Vec<&str> = schema.required().collect();
-    args.retain(|key, value| !value.is_null() || required.contains(&key.as_str()));
-    args
+/// A call's structured content as clients receive it. Content that is not a JSON object (what
+/// MCP's `structuredContent` must be) fails the call the same way whether or not the tool
+/// declares an output schema; a declared schema also makes the content required.
+fn structured_content(text: Option<&str>, schema_declared: bool) -> Result<Option<Value>, CallFailure> {
+    let Some(text) = text else {
+        return match schema_declared {
+            true => Err(CallFailure::InvalidResult(
+                "the tool declares an output schema but returned no structured content".into(),
+            )),
+            false => Ok(None),
+        };
+    };
+    match serde_json::from_str::<Value>(text) {
+        Ok(value @ Value::Object(_)) => Ok(Some(value)),
+        Ok(_) => Err(CallFailure::InvalidResult("structured content must be a JSON object".into())),
+        Err(e) => Err(CallFailure::InvalidResult(format!("structured content is not valid JSON: {e}"))),
+    }
 }
 
 /// The name `tool` of `plugin` is served under: `<plugin>__<tool>`, or the tool's own name when
@@ -391,3 +391,6 @@ fn admit_tool(
     };
     Ok((spec, Route { plugin: Arc::clone(source), tool: tool.name.clone(), input, output }))
 }
+
+#[cfg(test)]
+mod tests;

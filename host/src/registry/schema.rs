@@ -57,11 +57,6 @@ impl CheckedSchema {
         let Value::Object(json) = value else { unreachable!("checked above") };
         Ok(Self { json: Arc::new(json), source: SchemaSource::new(text) })
     }
-
-    /// Property names listed in `required` at the root.
-    pub(crate) fn required(&self) -> impl Iterator<Item = &str> {
-        self.json.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str)
-    }
 }
 
 /// Walk the schema the way Letta's grader does and record what would make it INVALID.
@@ -120,19 +115,6 @@ mod tests {
         CheckedSchema::admit(&schema.to_string())
     }
 
-    fn echo_schema() -> CheckedSchema {
-        admit(&json!({
-            "type": "object",
-            "properties": {
-                "text": {"type": "string"},
-                "repeat": {"type": ["integer", "null"], "minimum": 1, "maximum": 10}
-            },
-            "required": ["text"],
-            "additionalProperties": false
-        }))
-        .expect("valid schema")
-    }
-
     #[test]
     fn patterns_that_need_backtracking_are_refused_naming_where_they_are() {
         for pattern in ["(?=a)a", "(a)\\1", "(?<!x)y"] {
@@ -165,10 +147,5 @@ mod tests {
         let ghost = admit(&json!({"type": "object", "properties": {}, "required": ["a"]})).expect_err("refused");
         assert!(ghost.contains("\"a\""), "{ghost}");
         assert!(admit(&json!({"type": "object", "properties": {"a": {"type": "nonsense"}}})).is_err());
-    }
-
-    #[test]
-    fn required_lists_root_names() {
-        assert_eq!(echo_schema().required().collect::<Vec<_>>(), vec!["text"]);
     }
 }

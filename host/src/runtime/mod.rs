@@ -54,8 +54,9 @@ pub fn choose_process_containment(choice: ProcessContainment) -> bool {
 /// Failure to start the runtime itself (not a plugin's fault).
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("cannot configure the wasm engine: {0}")]
-    Engine(String),
+    /// The cause is kept whole as the source, so an operator sees wasmtime's full chain.
+    #[error("cannot configure the wasm engine")]
+    Engine(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("cannot start the epoch ticker thread: {0}")]
     Ticker(#[from] std::io::Error),
 }
@@ -156,14 +157,14 @@ impl Runtime {
         audit: Audit,
         metrics: Metrics,
     ) -> Result<Self, RuntimeError> {
-        let engine = engine::new_engine(allocator).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let engine = engine::new_engine(allocator).map_err(|e| RuntimeError::Engine(e.into()))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| RuntimeError::Engine(e.into()))?;
         // Linked for every plugin; the egress hooks refuse whatever the policy does not grant.
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+            .map_err(|e| RuntimeError::Engine(e.into()))?;
         PluginBindings::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
-            .map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+            .map_err(|e| RuntimeError::Engine(e.into()))?;
         let ticker = EpochTicker::start(&engine)?;
         Ok(Self {
             engine,
