@@ -7,6 +7,7 @@
 // A test binary exports nothing; `pub` here only shares helpers between its modules.
 #![allow(unreachable_pub)]
 
+mod architecture;
 mod bare_names;
 mod botfather;
 mod capabilities;
