@@ -19,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 use crate::digest::{ComponentBytes, ComponentDigest};
 use crate::ids::PluginName;
 use crate::model::Limits;
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyError};
 use crate::runtime::{LoadError, Plugin, Runtime};
 
 /// Where a set's plugins come from.
@@ -73,9 +73,16 @@ pub struct PluginSet {
 }
 
 impl PluginSet {
-    pub fn new(source: PluginSource, policy_path: Option<PathBuf>, policy: Policy, limits: Limits) -> Self {
+    /// An empty set over `source`, granted by the policy at `policy_path` (deny-all without one).
+    pub fn open(source: PluginSource, policy_path: Option<PathBuf>, limits: Limits) -> Result<Self, PolicyError> {
+        // Digest before loading, as `scan` does: a change in between differs from the digest,
+        // so the watcher's next event loads it.
         let policy_digest = policy_path.as_deref().and_then(file_digest);
-        Self {
+        let policy = match &policy_path {
+            Some(path) => Policy::load(path, limits.clone())?,
+            None => Policy::deny_all(limits.clone()),
+        };
+        Ok(Self {
             source,
             policy_path,
             policy,
@@ -84,7 +91,7 @@ impl PluginSet {
             limits,
             loaded: BTreeMap::new(),
             problems: Vec::new(),
-        }
+        })
     }
 
     /// Where the plugins come from.
@@ -295,8 +302,8 @@ mod tests {
         let limits = Limits::default();
         let metrics = crate::metrics::Metrics::new();
         let runtime = Runtime::new(limits.clone(), Audit::disabled(metrics.clone()), metrics).expect("runtime");
-        let loaded = Policy::load(&policy_path, limits.clone()).expect("policy");
-        let mut set = PluginSet::new(PluginSource::Dir(plugins.clone()), Some(policy_path.clone()), loaded, limits);
+        let mut set =
+            PluginSet::open(PluginSource::Dir(plugins.clone()), Some(policy_path.clone()), limits).expect("policy");
         assert!(set.scan(&runtime, false).await.is_empty());
         assert_eq!(greeting(&set).as_deref(), Some("one"));
 

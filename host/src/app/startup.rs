@@ -14,7 +14,7 @@ use crate::config::{AllocatorArg, CallArgs, ContainmentArg, PluginsDirArgs, Sand
 use crate::metrics::Metrics;
 use crate::model::Limits;
 use crate::pins::Pins;
-use crate::policy::{GrantReview, Policy};
+use crate::policy::GrantReview;
 use crate::runtime::{CacheCounts, InstanceAllocator, LoadError, ProcessContainment, Runtime};
 
 /// What to start and load: plain values, resolved from a command's arguments.
@@ -131,12 +131,9 @@ impl Startup {
 
     /// Start the runtime and load every plugin, the pins and the policy's review of them.
     pub async fn load(self, metrics: &Metrics) -> anyhow::Result<Loaded> {
-        let policy = match &self.policy {
-            Some(path) => Policy::load(path, self.limits.clone())?,
-            None => Policy::deny_all(self.limits.clone()),
-        };
+        // The policy first: a server whose policy is invalid should not start a runtime.
+        let mut set = PluginSet::open(self.source.clone(), self.policy.clone(), self.limits.clone())?;
         let runtime = Arc::new(self.start_runtime(metrics)?);
-        let mut set = PluginSet::new(self.source, self.policy, policy, self.limits);
         let load_errors = set.scan(&runtime, false).await;
         let plugins = set.plugins();
         let reviews = plugins.iter().map(|p| GrantReview::new(p.info(), p.grants())).collect();

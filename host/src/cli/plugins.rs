@@ -9,17 +9,14 @@
 //! Each command returns its report as text; `main` prints it. Plugins are loaded by the one
 //! start-up loader, with the server's flags, config file, limits and pins.
 
-use std::fmt::Write as _;
-use std::sync::Arc;
-
-use crate::app::startup::Startup;
+use crate::app::startup::{Loaded, Startup};
 use crate::config::{PluginsArgs, PluginsCommand, PluginsDirArgs};
 use crate::metrics::Metrics;
 use crate::model::Requirement;
-use crate::pins::{PinStatus, Pins, definition_hash};
+use crate::pins::{PinStatus, definition_hash};
 use crate::policy::GrantReview;
 use crate::registry::served_name;
-use crate::runtime::Plugin;
+use std::fmt::Write as _;
 
 /// Run one `plugins` subcommand and return what to print.
 pub async fn run(args: &PluginsArgs) -> anyhow::Result<String> {
@@ -31,16 +28,8 @@ pub async fn run(args: &PluginsArgs) -> anyhow::Result<String> {
 }
 
 /// The directory's plugins as `serve` would load them, and the pins.
-struct Loaded {
-    plugins: Vec<Arc<Plugin>>,
-    errors: Vec<String>,
-    pins: Pins,
-}
-
 async fn load(dir: &PluginsDirArgs) -> anyhow::Result<Loaded> {
-    let loaded = Startup::plugins(dir).load(&Metrics::new()).await?;
-    let errors = loaded.load_errors.iter().map(ToString::to_string).collect();
-    Ok(Loaded { plugins: loaded.set.plugins(), errors, pins: loaded.pins })
+    Startup::plugins(dir).load(&Metrics::new()).await
 }
 
 async fn list(dir: &PluginsDirArgs) -> anyhow::Result<String> {
@@ -50,7 +39,7 @@ async fn list(dir: &PluginsDirArgs) -> anyhow::Result<String> {
         Some(path) => writeln!(out, "pins: {}", path.display())?,
         None => writeln!(out, "pins: off")?,
     }
-    for plugin in &loaded.plugins {
+    for plugin in &loaded.set.plugins() {
         let info = plugin.info();
         writeln!(out, "plugin {} {} ({})", info.name, info.version, plugin.path().display())?;
         writeln!(out, "  sha256: {}", plugin.digest())?;
@@ -69,7 +58,7 @@ async fn list(dir: &PluginsDirArgs) -> anyhow::Result<String> {
             summary(&review.unused)
         )?;
     }
-    for error in &loaded.errors {
+    for error in &loaded.load_errors {
         writeln!(out, "error: {error}")?;
     }
     Ok(out)
@@ -80,10 +69,11 @@ async fn approve(targets: &[String], dir: &PluginsDirArgs) -> anyhow::Result<Str
     if !loaded.pins.is_enabled() {
         anyhow::bail!("pinning is off (--pins off); there is nothing to approve");
     }
+    let plugins = loaded.set.plugins();
     let mut out = String::new();
     for target in targets {
         let mut matched = false;
-        for plugin in &loaded.plugins {
+        for plugin in &plugins {
             let info = plugin.info();
             for tool in &info.tools {
                 let name = served_name(plugin, &tool.name);

@@ -2,27 +2,16 @@
 //! rendered, that the rendered list is reused until the registry changes and never outlives a
 //! change, and the one place a call outcome becomes a JSON-RPC error or an `isError` result.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::json;
 
 use super::*;
-use crate::audit::Audit;
-use crate::model::{CallFailure, Limits};
-use crate::pins::Pins;
+use crate::model::CallFailure;
 use crate::registry::HEALTH_TOOL;
-use crate::runtime::Runtime;
-use crate::worker::WorkerHandle;
 
 async fn echo_server() -> (McpServer, Arc<crate::runtime::Plugin>) {
-    let metrics = Metrics::new();
-    let runtime =
-        Arc::new(Runtime::new(Limits::default(), Audit::disabled(metrics.clone()), metrics.clone()).expect("runtime"));
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/echo.wasm");
-    let echo = Arc::new(runtime.load(&path).await.expect("echo loads"));
-    let worker = WorkerHandle::spawn(runtime, 4, metrics.clone()).expect("worker");
-    let (registry, _) = Registry::build(vec![Arc::clone(&echo)], worker, Pins::disabled(), metrics.clone());
+    let (registry, metrics, echo) = crate::registry::tests::echo_registry(crate::pins::Pins::disabled()).await;
     (McpServer::new(Arc::new(registry), metrics), echo)
 }
 

@@ -42,7 +42,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            memory_bytes: mib_to_bytes(DEFAULT_MEMORY_LIMIT_MIB),
+            memory_bytes: memory_bytes_of(DEFAULT_MEMORY_LIMIT_MIB),
             call_timeout: Duration::from_millis(DEFAULT_CALL_TIMEOUT_MS),
             describe_timeout: Duration::from_secs(5),
             captured_output_bytes: 64 << 10,
@@ -59,12 +59,13 @@ impl Limits {
     pub fn with(call_timeout_ms: u64, memory_limit_mib: u64) -> Self {
         Self {
             call_timeout: Duration::from_millis(call_timeout_ms),
-            memory_bytes: mib_to_bytes(memory_limit_mib),
+            memory_bytes: memory_bytes_of(memory_limit_mib),
             ..Self::default()
         }
     }
 }
 
-fn mib_to_bytes(mib: u64) -> usize {
+/// A memory limit in MiB, as the bytes [`Limits::memory_bytes`] holds.
+pub fn memory_bytes_of(mib: u64) -> usize {
     usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
 }

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::digest::ComponentDigest;
-use crate::model::{CALL_TIMEOUT_MS_RANGE, DirectoryGrant, Limits, MEMORY_LIMIT_MIB_RANGE, PluginGrants};
+use crate::model::{
+    CALL_TIMEOUT_MS_RANGE, DirectoryGrant, Limits, MEMORY_LIMIT_MIB_RANGE, PluginGrants, memory_bytes_of,
+};
 pub use review::GrantReview;
 
 /// Why a policy file was not accepted. Messages name the key at fault.
@@ -118,7 +120,7 @@ fn apply_limits(key: &str, mut limits: Limits, file: &file::LimitsFile) -> Resul
         if !MEMORY_LIMIT_MIB_RANGE.contains(&mib) {
             return Err(invalid("memory_mib", &range_message(&MEMORY_LIMIT_MIB_RANGE)));
         }
-        limits.memory_bytes = Limits::with(0, mib).memory_bytes;
+        limits.memory_bytes = memory_bytes_of(mib);
     }
     if let Some(ms) = file.call_timeout_ms {
         if !CALL_TIMEOUT_MS_RANGE.contains(&ms) {

@@ -335,12 +335,12 @@ impl Drop for InFlight<'_> {
 /// declares an output schema; a declared schema also makes the content required.
 fn structured_content(text: Option<&str>, schema_declared: bool) -> Result<Option<Value>, CallFailure> {
     let Some(text) = text else {
-        return match schema_declared {
-            true => Err(CallFailure::InvalidResult(
+        if schema_declared {
+            return Err(CallFailure::InvalidResult(
                 "the tool declares an output schema but returned no structured content".into(),
-            )),
-            false => Ok(None),
-        };
+            ));
+        }
+        return Ok(None);
     };
     match serde_json::from_str::<Value>(text) {
         Ok(value @ Value::Object(_)) => Ok(Some(value)),
@@ -393,4 +393,4 @@ fn admit_tool(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -12,21 +12,18 @@ use crate::audit::Audit;
 use crate::model::Limits;
 use crate::runtime::Runtime;
 
-fn echo_plugin(runtime: &Runtime) -> impl Future<Output = Arc<Plugin>> + '_ {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/echo.wasm");
-    async move { Arc::new(runtime.load(&path).await.expect("echo loads")) }
-}
-
-/// A registry over the echo plugin, with `pins`, and the metrics it counts in.
-async fn echo_registry(pins: Pins) -> (Registry, Metrics) {
+/// A registry over the bundled echo plugin on a real worker, with `pins`: the registry, the
+/// metrics it counts in, and the plugin (for tests that reload it). Also used by `mcp`'s tests.
+pub(crate) async fn echo_registry(pins: Pins) -> (Registry, Metrics, Arc<Plugin>) {
     let metrics = Metrics::new();
     let runtime =
         Arc::new(Runtime::new(Limits::default(), Audit::disabled(metrics.clone()), metrics.clone()).expect("runtime"));
-    let plugin = echo_plugin(&runtime).await;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/echo.wasm");
+    let echo = Arc::new(runtime.load(&path).await.expect("echo loads"));
     let worker = WorkerHandle::spawn(runtime, 4, metrics.clone()).expect("worker");
-    let (registry, refusals) = Registry::build(vec![plugin], worker, pins, metrics.clone());
+    let (registry, refusals) = Registry::build(vec![Arc::clone(&echo)], worker, pins, metrics.clone());
     assert!(refusals.is_empty(), "{refusals:?}");
-    (registry, metrics)
+    (registry, metrics, echo)
 }
 
 fn args(value: Value) -> Option<Map<String, Value>> {
@@ -45,14 +42,14 @@ fn text(completed: &Completed) -> &str {
 
 #[tokio::test]
 async fn unknown_tools_are_refused_by_name() {
-    let (registry, _) = echo_registry(Pins::disabled()).await;
+    let (registry, ..) = echo_registry(Pins::disabled()).await;
     let error = registry.call("echo__nope", args(json!({})), CallContext::default()).await.expect_err("unknown");
     assert!(matches!(&error, CallError::UnknownTool(name) if name == "echo__nope"), "{error:?}");
 }
 
 #[tokio::test]
 async fn schema_violations_name_the_tool_and_every_problem() {
-    let (registry, _) = echo_registry(Pins::disabled()).await;
+    let (registry, ..) = echo_registry(Pins::disabled()).await;
     let error = registry
         .call("echo__echo", args(json!({"repeat": 11, "loud": true})), CallContext::default())
         .await
@@ -66,7 +63,7 @@ async fn schema_violations_name_the_tool_and_every_problem() {
 
 #[tokio::test]
 async fn oversized_arguments_are_refused_before_the_worker() {
-    let (registry, _) = echo_registry(Pins::disabled()).await;
+    let (registry, ..) = echo_registry(Pins::disabled()).await;
     let huge = "x".repeat(MAX_ARGUMENT_BYTES);
     let error =
         registry.call("echo__echo", args(json!({"text": huge})), CallContext::default()).await.expect_err("too big");
@@ -76,7 +73,7 @@ async fn oversized_arguments_are_refused_before_the_worker() {
 
 #[tokio::test]
 async fn optional_nulls_are_absent_and_the_call_is_counted() {
-    let (registry, metrics) = echo_registry(Pins::disabled()).await;
+    let (registry, metrics, _) = echo_registry(Pins::disabled()).await;
     let completed = registry
         .call("echo__echo", args(json!({"text": "hi", "repeat": null, "uppercase": null})), CallContext::default())
         .await
@@ -98,7 +95,7 @@ async fn a_tool_whose_definition_changed_is_held_back() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut pins = Pins::load(&dir.path().join("pins.json")).expect("pins");
     pins.approve("echo__echo", "an earlier definition");
-    let (registry, _) = echo_registry(pins).await;
+    let (registry, ..) = echo_registry(pins).await;
     let error =
         registry.call("echo__echo", args(json!({"text": "hi"})), CallContext::default()).await.expect_err("held");
     assert!(matches!(&error, CallError::HeldBack { tool } if tool == "echo__echo"), "{error:?}");
