@@ -1,5 +1,6 @@
-//! The audit trail: one JSON object per line for every tool call and every capability use or
-//! denial. A leaf module: any layer may record, none depends on how records are stored.
+//! The audit trail: one JSON object per line for every tool call, every capability use or
+//! denial, and every step of a call held for approval. A leaf module: any layer may record,
+//! none depends on how records are stored.
 //!
 //! Records name who (agent id when known), what (plugin, tool, capability and target), how it
 //! ended and how long it took. They never contain argument values, command arguments, output or
@@ -63,6 +64,24 @@ pub enum AuditRecord<'a> {
         outcome: &'a str,
         duration_ms: f64,
     },
+    /// An access decision on a call (only when the policy has an `[access]` section).
+    Access {
+        principal: &'a str,
+        groups: &'a [&'a str],
+        /// From `X-Agent-Id`: asserted by the principal's client.
+        agent_id: Option<&'a str>,
+        tool: &'a str,
+        /// `allow`, `deny` or `approve`.
+        decision: &'a str,
+        /// The deciding rule; absent when the policy's default decided.
+        rule: Option<&'a str>,
+        rule_index: Option<usize>,
+        by_default: bool,
+        /// Every rule that matched, as `#N name`.
+        matched: &'a [String],
+        /// SHA-256 of the arguments as the plugin would receive them (never the values).
+        arguments_sha256: &'a str,
+    },
     Capability {
         plugin: &'a str,
         plugin_sha256: &'a str,
@@ -72,6 +91,27 @@ pub enum AuditRecord<'a> {
         #[serde(flatten)]
         outcome: CapabilityOutcome,
         duration_ms: f64,
+    },
+    /// One step of a call held for an operator's approval (`approvals.rs`): `requested`,
+    /// `approved`, `denied`, `expired`, `abandoned` (the caller left; nothing ran) or `ran`.
+    /// The arguments appear only as the SHA-256 of their canonical JSON, which ties the record
+    /// to what the operator saw without copying the values.
+    Approval {
+        id: &'a str,
+        step: &'a str,
+        principal: Option<&'a str>,
+        /// From the client's `X-Agent-Id` header: asserted by the client, not verified.
+        agent_id: Option<&'a str>,
+        tool: &'a str,
+        /// The access rule that asked for approval.
+        rule: &'a str,
+        /// The operator who decided (`unix:uid=1000`, `token:ops`).
+        by: Option<&'a str>,
+        /// Why it was denied, expired or abandoned.
+        reason: Option<&'a str>,
+        arguments_sha256: &'a str,
+        /// How the approved call ended (`ran` only).
+        outcome: Option<&'a str>,
     },
 }
 

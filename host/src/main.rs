@@ -8,7 +8,9 @@ use anyhow::Context as _;
 use tracing_subscriber::EnvFilter;
 
 use sanctum::app::LocalCall;
-use sanctum::config::{CallArgs, Cli, Command, ConfigError, LogFormat, NewPluginArgs, PluginsArgs, ServeArgs};
+use sanctum::config::{
+    ApprovalsArgs, CallArgs, Cli, Command, ConfigError, LogFormat, NewPluginArgs, PluginsArgs, ServeArgs,
+};
 
 fn main() -> anyhow::Result<()> {
     let cli = match sanctum::config::parse(std::env::args_os()) {
@@ -37,6 +39,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Call(args) => call(args).await,
         Command::NewPlugin(args) => new_plugin(&args),
         Command::Plugins(args) => plugins(&args).await,
+        Command::Approvals(args) => approvals(&args).await,
     }
 }
 
@@ -50,7 +53,7 @@ fn init_logging(command: &Command) -> anyhow::Result<()> {
             args.log_format,
         ),
         // `call` prints its result on stdout (`new-plugin` its report); keep stderr to what went wrong.
-        Command::Call(_) | Command::NewPlugin(_) | Command::Plugins(_) => {
+        Command::Call(_) | Command::NewPlugin(_) | Command::Plugins(_) | Command::Approvals(_) => {
             (EnvFilter::try_from_env("SANCTUM_LOG").unwrap_or_else(|_| EnvFilter::new("warn")), LogFormat::Human)
         }
     };
@@ -65,6 +68,16 @@ fn init_logging(command: &Command) -> anyhow::Result<()> {
 /// `sanctum plugins list|inspect|approve`: print the report.
 async fn plugins(args: &PluginsArgs) -> anyhow::Result<()> {
     let report = sanctum::cli::plugins::run(args).await?;
+    #[allow(clippy::print_stdout)]
+    {
+        print!("{report}");
+    }
+    Ok(())
+}
+
+/// `sanctum approvals list|show|approve|deny`: print the answer; errors exit non-zero.
+async fn approvals(args: &ApprovalsArgs) -> anyhow::Result<()> {
+    let report = sanctum::cli::approvals::run(args).await?;
     #[allow(clippy::print_stdout)]
     {
         print!("{report}");
@@ -103,8 +116,11 @@ async fn call(args: CallArgs) -> anyhow::Result<()> {
 
 /// Load everything as `serve` would, report, and exit non-zero if anything is wrong.
 async fn check(mut args: ServeArgs) -> anyhow::Result<()> {
-    // A one-off report: nothing to keep in step with.
+    // A one-off report: nothing to keep in step with, and no admin plane (a running server
+    // may hold the socket).
     args.watch = false;
+    args.approvals.admin_socket = Some("off".into());
+    args.approvals.admin_listen = None;
     let app = sanctum::app::build(&args).await?;
     let mut problems = 0;
     #[allow(clippy::print_stdout)]
@@ -132,6 +148,7 @@ async fn check(mut args: ServeArgs) -> anyhow::Result<()> {
             }
             problems += review.missing.len();
         }
+        print_access(&app);
         println!("child processes: {}", sanctum::runtime::child_confinement());
         println!("{} tools; {problems} problem(s)", app.registry.health().tool_count);
     }
@@ -139,6 +156,28 @@ async fn check(mut args: ServeArgs) -> anyhow::Result<()> {
         anyhow::bail!("{problems} problem(s) found");
     }
     Ok(())
+}
+
+/// The access matrix and its warnings (warnings are not problems: the policy still works).
+#[allow(clippy::print_stdout)]
+fn print_access(app: &sanctum::app::App) {
+    if !app.access_configured {
+        println!(
+            "access: the policy has no [access] section: every caller may call every tool (add one with \
+             default = \"deny\")"
+        );
+        return;
+    }
+    println!("access:");
+    for row in &app.access_report.rows {
+        println!("  {}", row.who);
+        for (tool, cell) in &row.cells {
+            println!("    {tool}: {cell}");
+        }
+    }
+    for warning in &app.access_report.warnings {
+        println!("warning: {warning}");
+    }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {

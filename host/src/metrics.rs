@@ -104,6 +104,7 @@ pub struct Metrics {
     queue_depth: Gauge,
     calls_in_flight: Gauge,
     open_sessions: Family<TransportLabel, Gauge>,
+    approvals: ApprovalMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -158,6 +159,7 @@ impl Metrics {
         registry.register("calls_in_flight", "Calls admitted and not yet answered", calls_in_flight.clone());
         let open_sessions = Family::<TransportLabel, Gauge>::default();
         registry.register("open_sessions", "Open MCP sessions, by transport", open_sessions.clone());
+        let approvals = ApprovalMetrics::register(&mut registry);
         Self {
             registry: Arc::new(Mutex::new(registry)),
             calls,
@@ -168,6 +170,7 @@ impl Metrics {
             queue_depth,
             calls_in_flight,
             open_sessions,
+            approvals,
         }
     }
 
@@ -217,6 +220,45 @@ impl Metrics {
             tracing::error!(error = %e, "metrics do not encode");
         }
         text
+    }
+}
+
+/// Calls held for an operator's approval (`approvals.rs`).
+#[derive(Clone)]
+struct ApprovalMetrics {
+    pending: Gauge,
+    /// By step: `requested`, `approved`, `denied`, `expired`, `abandoned`, `ran` (a closed set).
+    steps: Family<StepLabel, Counter>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepLabel {
+    step: String,
+}
+
+impl ApprovalMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let pending = Gauge::default();
+        registry.register("approvals_pending", "Tool calls waiting for an operator's approval", pending.clone());
+        let steps = Family::<StepLabel, Counter>::default();
+        registry.register(
+            "approvals",
+            "Steps of calls held for approval (requested, approved, denied, expired, abandoned, ran)",
+            steps.clone(),
+        );
+        Self { pending, steps }
+    }
+}
+
+impl Metrics {
+    /// Calls waiting for an operator's approval now.
+    pub fn set_approvals_pending(&self, pending: usize) {
+        self.approvals.pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    /// One step of a held call (`step` comes from the approvals book's closed set).
+    pub fn approval_step(&self, step: &str) {
+        self.approvals.steps.get_or_create(&StepLabel { step: step.to_owned() }).inc();
     }
 }
 

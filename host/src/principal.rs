@@ -14,17 +14,23 @@ pub const ANONYMOUS: &str = "anonymous";
 #[derive(Debug, Clone)]
 pub struct Principal {
     name: Arc<str>,
+    /// The groups the operator put the principal in (its token's `groups`, or a JWT claim).
+    groups: Arc<[Arc<str>]>,
     /// `None` when tool calls are not rate limited.
     calls: Option<Arc<Mutex<TokenBucket>>>,
 }
 
 impl Principal {
-    pub fn new(name: Arc<str>, calls: Option<Arc<Mutex<TokenBucket>>>) -> Self {
-        Self { name, calls }
+    pub fn new(name: Arc<str>, groups: Arc<[Arc<str>]>, calls: Option<Arc<Mutex<TokenBucket>>>) -> Self {
+        Self { name, groups, calls }
     }
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn groups(&self) -> &Arc<[Arc<str>]> {
+        &self.groups
     }
 
     /// Charge one tool call. `Err` carries how long until the next call would be allowed.

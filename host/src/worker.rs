@@ -41,6 +41,18 @@ pub struct Checks {
     pub output: Option<SchemaSource>,
 }
 
+/// What the worker is asked to do.
+enum Work {
+    Call(Job),
+    /// Check arguments against a schema without running anything: what a call held for an
+    /// operator's approval goes through first, so nobody approves a call that cannot run.
+    Validate {
+        schema: SchemaSource,
+        args_json: String,
+        reply: oneshot::Sender<Result<(), CallFailure>>,
+    },
+}
+
 struct Job {
     plugin: Arc<Plugin>,
     tool: String,
@@ -54,7 +66,7 @@ struct Job {
 /// A handle to the worker. Clone it freely; the worker stops when the last handle is dropped.
 #[derive(Debug, Clone)]
 pub struct WorkerHandle {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Work>,
     capacity: usize,
     running: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -84,11 +96,27 @@ impl WorkerHandle {
     ) -> Result<CallResult, WorkerError> {
         let (reply, result) = oneshot::channel();
         let job = Job { plugin, tool: tool.to_owned(), args_json, checks, ctx, queued_at: Instant::now(), reply };
-        self.queue.try_send(job).map_err(|e| match e {
+        self.enqueue(Work::Call(job))?;
+        result.await.unwrap_or(Err(WorkerError::Stopped))
+    }
+
+    /// Check `args_json` against `schema` in the validator's sandbox, running no plugin code.
+    /// Queued like a call (and "busy" like one when the queue is full).
+    pub async fn validate(
+        &self,
+        schema: SchemaSource,
+        args_json: String,
+    ) -> Result<Result<(), CallFailure>, WorkerError> {
+        let (reply, result) = oneshot::channel();
+        self.enqueue(Work::Validate { schema, args_json, reply })?;
+        result.await.map_err(|_| WorkerError::Stopped)
+    }
+
+    fn enqueue(&self, work: Work) -> Result<(), WorkerError> {
+        self.queue.try_send(work).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => WorkerError::Busy { capacity: self.capacity },
             mpsc::error::TrySendError::Closed(_) => WorkerError::Stopped,
-        })?;
-        result.await.unwrap_or(Err(WorkerError::Stopped))
+        })
     }
 
     /// Calls waiting in the queue, not counting the one running.
@@ -104,14 +132,21 @@ impl WorkerHandle {
 
 struct WorkerLoop {
     runtime: Arc<Runtime>,
-    jobs: mpsc::Receiver<Job>,
+    jobs: mpsc::Receiver<Work>,
     running: Arc<std::sync::atomic::AtomicBool>,
     metrics: Metrics,
 }
 
 impl WorkerLoop {
     async fn run(mut self) {
-        while let Some(job) = self.jobs.recv().await {
+        while let Some(work) = self.jobs.recv().await {
+            let job = match work {
+                Work::Call(job) => job,
+                Work::Validate { schema, args_json, reply } => {
+                    let _ = reply.send(self.validate_input(&schema, &args_json).await);
+                    continue;
+                }
+            };
             let waiting = self.jobs.len();
             let queued = job.queued_at.elapsed();
             self.metrics.call_phase(CallPhase::Queue, queued);
@@ -139,24 +174,30 @@ impl WorkerLoop {
         tracing::debug!("worker stopped: no handles left");
     }
 
+    /// Check arguments against the tool's input schema, in the validator's sandbox.
+    async fn validate_input(&self, schema: &SchemaSource, args_json: &str) -> Result<(), CallFailure> {
+        let validating = Instant::now();
+        let checked = self.runtime.validate(schema, args_json).await;
+        self.metrics.call_phase(CallPhase::Validate, validating.elapsed());
+        checked.map_err(|error| match error {
+            ValidationError::Invalid(problems) => CallFailure::InvalidArguments(problems),
+            ValidationError::TooCostly(why) => CallFailure::ValidationStopped(format!(
+                "checking them against the tool's input schema was stopped: {why}; the schema is too costly to \
+                 evaluate, which the plugin's author must fix"
+            )),
+            ValidationError::Unusable(why) => {
+                CallFailure::ValidationStopped(format!("the tool's input schema cannot be used: {why}"))
+            }
+        })
+    }
+
     /// Validate the arguments, run the call, validate its structured result.
     async fn checked_call(&self, job: &Job) -> CallResult {
         if let Some(schema) = &job.checks.input {
-            let validating = Instant::now();
-            let checked = self.runtime.validate(schema, &job.args_json).await;
-            self.metrics.call_phase(CallPhase::Validate, validating.elapsed());
-            checked.map_err(|error| match error {
-                ValidationError::Invalid(problems) => CallFailure::InvalidArguments(problems),
-                ValidationError::TooCostly(why) => CallFailure::ValidationStopped(format!(
-                    "checking them against the tool's input schema was stopped: {why}; the schema is too costly to \
-                     evaluate, which the plugin's author must fix"
-                )),
-                ValidationError::Unusable(why) => {
-                    CallFailure::ValidationStopped(format!("the tool's input schema cannot be used: {why}"))
-                }
-            })?;
+            self.validate_input(schema, &job.args_json).await?;
         }
         let output = self.runtime.call(&job.plugin, &job.tool, &job.args_json, job.ctx.clone()).await?;
+
         if let (Some(schema), Some(structured)) = (&job.checks.output, &output.structured) {
             self.runtime.validate(schema, structured).await.map_err(|error| {
                 CallFailure::InvalidResult(match error {

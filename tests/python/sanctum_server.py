@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import threading
@@ -194,11 +195,14 @@ def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], timeout: floa
     raise RuntimeError(f"/healthz not ok within {timeout:.0f} s (last: {last})")
 
 
-def start_server(suite: str, plugins: Path | None = None, policy: Path | None = None) -> SanctumServer:
+def start_server(
+    suite: str, plugins: Path | None = None, policy: Path | None = None, extra_args: list[str] | None = None
+) -> SanctumServer:
     """Start ``sanctum serve`` on an ephemeral loopback port and wait until it is healthy.
 
     ``plugins`` overrides the plugins directory (default: ``SANCTUM_TEST_PLUGINS``, else
-    <repo>/plugins); ``policy`` is passed as ``--policy``. ``suite`` names the stderr log.
+    <repo>/plugins); ``policy`` is passed as ``--policy``; ``extra_args`` are appended to the
+    command line as they are. ``suite`` names the stderr log.
     """
     binary = _env_path("SANCTUM_BIN", REPO_ROOT / "target" / "release" / "sanctum")
     if plugins is None:
@@ -223,6 +227,8 @@ def start_server(suite: str, plugins: Path | None = None, policy: Path | None = 
            "--pins", "off", "--cache-dir", str(log_dir.parent / "compile-cache")]
     if policy is not None:
         cmd += ["--policy", str(policy)]
+    if extra_args:
+        cmd += list(extra_args)
     with stderr_path.open("wb") as stderr_file:
         process = subprocess.Popen(
             cmd,
@@ -255,6 +261,138 @@ def start_server(suite: str, plugins: Path | None = None, policy: Path | None = 
 
 
 # --------------------------------------------------------------------------------------------
+# The access server (issue 13): who may do what, per principal, group and agent
+# --------------------------------------------------------------------------------------------
+
+ACCESS_TOKENS = {"letta": "letta-token-0123456789abcdef", "ci": "ci-token-0123456789abcdef012"}
+"""Bearer token of each principal of the access server: ``letta`` is in group ``ops``, ``ci`` in none."""
+
+ACCESS_TOKENS_FILE = f"""\
+[[token]]
+principal = "letta"
+groups = ["ops"]
+value = "{ACCESS_TOKENS['letta']}"
+
+[[token]]
+principal = "ci"
+value = "{ACCESS_TOKENS['ci']}"
+"""
+
+ACCESS_POLICY = """\
+[access]
+default = "deny"
+
+[[access.rule]]
+name = "ops-echo"
+groups = ["ops"]
+agents = ["ops-agent"]
+tools = ["echo__*"]
+effect = "allow"
+
+[[access.rule]]
+name = "support-reads"
+principals = ["letta"]
+agents = ["support-agent"]
+tools = ["echo__stats"]
+effect = "allow"
+
+[[access.rule]]
+name = "no-shouting"
+tools = ["echo__echo"]
+effect = "deny"
+when = [{ pointer = "/uppercase", equals = true }]
+
+[[access.rule]]
+name = "health-for-all"
+tools = ["health"]
+effect = "allow"
+"""
+"""The access server's policy (the same as host/tests/all/access.rs): rule #1 lets group ``ops``
+acting as ``ops-agent`` use every echo tool, #2 lets ``letta`` as ``support-agent`` use
+``echo__stats``, #3 refuses ``echo__echo`` unless ``uppercase`` is known not to be true, #4 lets
+everyone call ``health``; anything else is refused by the default."""
+
+ECHO_TOOLS = ["echo__echo", "echo__fail", "echo__image", "echo__progress", "echo__stats", "echo__wait"]
+"""The echo plugin's tools, sorted (the access server serves the echo plugin only)."""
+
+ACCESS_EXPECTED_LISTING = {
+    ("letta", "ops-agent"): [*ECHO_TOOLS, "health"],
+    ("letta", "support-agent"): ["echo__stats", "health"],
+    ("letta", None): ["health"],
+    ("ci", "ops-agent"): ["health"],
+    ("ci", "support-agent"): ["health"],
+    ("ci", None): ["health"],
+}
+"""What ``tools/list`` shows each (principal, X-Agent-Id) on the access server, sorted."""
+
+
+@dataclass
+class AccessServer:
+    """A server with bearer tokens, an ``[access]`` policy and an audit file, serving the echo plugin."""
+
+    server: SanctumServer
+    tokens: dict[str, str]
+    audit_path: Path
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+    def headers(self, principal: str, agent: str | None) -> dict[str, str]:
+        """``Authorization: Bearer <principal's token>`` and, if given, ``X-Agent-Id: <agent>``."""
+        headers = {"Authorization": f"Bearer {self.tokens[principal]}"}
+        if agent is not None:
+            headers["X-Agent-Id"] = agent
+        return headers
+
+    def audit_text(self) -> str:
+        try:
+            return self.audit_path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+
+    def audit_offset(self) -> int:
+        """Where the audit file ends now: pass to :meth:`audit_records_since`."""
+        return len(self.audit_text().encode("utf-8"))
+
+    def audit_records_since(self, offset: int) -> list[dict]:
+        raw = self.audit_text().encode("utf-8")[offset:]
+        return [json.loads(line) for line in raw.decode("utf-8").splitlines() if line.strip()]
+
+    def wait_for_audit(self, offset: int, predicate, timeout: float = 10.0) -> list[dict]:
+        """Records appended since ``offset``, once ``predicate(records)`` holds (or at the timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            records = self.audit_records_since(offset)
+            if predicate(records) or time.monotonic() > deadline:
+                return records
+            time.sleep(0.05)
+
+
+def start_access_server(suite: str, workdir: Path) -> AccessServer:
+    """Start a server on ``workdir``: the echo plugin only, two token principals, the access policy."""
+    source = _env_path("SANCTUM_TEST_PLUGINS", REPO_ROOT / "plugins") / "echo.wasm"
+    if not source.is_file():
+        pytest.fail(f"echo plugin not found: {source} (set SANCTUM_TEST_PLUGINS)", pytrace=False)
+    plugins = workdir / "plugins"
+    plugins.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, plugins / "echo.wasm")
+    tokens = workdir / "tokens.toml"
+    tokens.write_text(ACCESS_TOKENS_FILE, encoding="utf-8")
+    tokens.chmod(0o600)
+    policy = workdir / "policy.toml"
+    policy.write_text(ACCESS_POLICY, encoding="utf-8")
+    audit = workdir / "audit.jsonl"
+    server = start_server(
+        f"{suite}-access",
+        plugins=plugins,
+        policy=policy,
+        extra_args=["--auth-tokens-file", str(tokens), "--audit", str(audit)],
+    )
+    return AccessServer(server=server, tokens=dict(ACCESS_TOKENS), audit_path=audit)
+
+
+# --------------------------------------------------------------------------------------------
 # pytest fixtures and hooks, re-exported by each suite's conftest.py
 # --------------------------------------------------------------------------------------------
 
@@ -272,6 +410,18 @@ def sanctum_server(request: pytest.FixtureRequest) -> Iterator[SanctumServer]:
         yield server
     finally:
         _stop(server.process)
+
+
+@pytest.fixture(scope="session")
+def access_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AccessServer]:
+    """A second server for the session, for access tests (see :func:`start_access_server`)."""
+    suite = Path(str(request.config.rootpath)).name or "tests"
+    access = start_access_server(suite, tmp_path_factory.mktemp("sanctum-access"))
+    _RUNNING["access_server"] = access.server
+    try:
+        yield access
+    finally:
+        _stop(access.server.process)
 
 
 @pytest.fixture(scope="session")
@@ -295,12 +445,13 @@ def anyio_backend() -> str:
 def _server_still_running(request: pytest.FixtureRequest) -> Iterator[None]:
     """Make a crashed server obvious instead of a cascade of connection errors."""
     yield
-    server = _RUNNING.get("server")
-    if server is not None and not server.alive():
-        pytest.fail(
-            f"sanctum exited (code {server.process.returncode}) during {request.node.nodeid}",
-            pytrace=False,
-        )
+    for key in ("server", "access_server"):
+        server = _RUNNING.get(key)
+        if server is not None and not server.alive():
+            pytest.fail(
+                f"sanctum ({key}) exited (code {server.process.returncode}) during {request.node.nodeid}",
+                pytrace=False,
+            )
 
 
 @pytest.hookimpl(wrapper=True)
@@ -312,10 +463,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
-    server = _RUNNING.get("server")
-    if server is None:
+    if not (_FAILED["any"] or exitstatus not in (0, 5)):
         return
-    if _FAILED["any"] or exitstatus not in (0, 5):
+    for key in ("server", "access_server"):
+        server = _RUNNING.get(key)
+        if server is None:
+            continue
         terminalreporter.section(f"sanctum stderr (last {STDERR_TAIL_LINES} lines of {server.stderr_path})")
         terminalreporter.write_line(server.stderr_tail())
         if server.stdout_extra:

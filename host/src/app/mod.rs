@@ -6,6 +6,7 @@
 //! - [`plugin_set`]: the loaded plugins and the one way a plugin is admitted;
 //! - [`watch`]: hot reload, keeping the registry in step with the files;
 //! - [`build`]: the worker, the registry, the MCP server and the router over what was loaded;
+//!   the approvals book and the operators' admin plane (socket, optional HTTP listener);
 //! - [`run`]: serve an [`App`] until shutdown, then drain (what `main` and the tests run);
 //! - [`call`]: `sanctum call`, one tool of one file through the same gate.
 
@@ -24,6 +25,8 @@ use axum::Router;
 pub use call::{LocalCall, call_file};
 pub use serve::run;
 
+use crate::admin::{AdminPlane, AdminSettings};
+use crate::approvals::Approvals;
 use crate::config::ServeArgs;
 use crate::mcp::McpServer;
 use crate::metrics::Metrics;
@@ -58,6 +61,16 @@ pub struct App {
     pub shutdown: Shutdown,
     /// How long a shutdown waits for calls in flight before cancelling them.
     pub shutdown_grace: Duration,
+    /// The access rules in force as `sanctum check` shows them: who gets what, and the rules
+    /// that can never matter. Empty when the policy has no `[access]` section.
+    pub access_report: crate::access::matrix::Report,
+    /// Whether the policy has an `[access]` section at all.
+    pub access_configured: bool,
+    /// Calls held for an operator's approval; closed (every entry expired) when a shutdown
+    /// starts.
+    pub approvals: Approvals,
+    /// The operators' admin plane over `approvals`: serves until `shutdown.stop`.
+    pub admin: AdminPlane,
 }
 
 /// Load everything `args` names and wire the layers over it. Serves nothing yet: see [`run`].
@@ -73,6 +86,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<App> {
     if auth.is_enabled() {
         tracing::info!(principals = ?auth.principals(), "bearer tokens required on /mcp, /sse and /messages");
     }
+    let admin_tokens = admin_tokens(args)?;
     let metrics = Metrics::new();
     let shutdown = Shutdown::default();
     let startup = Startup::serve(args);
@@ -86,8 +100,26 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<App> {
     });
     let worker = WorkerHandle::spawn(Arc::clone(&runtime), usize::from(args.queue_capacity), metrics.clone())
         .context("starting the worker")?;
+    let approvals = Approvals::new(args.approvals.settings(), runtime.audit().clone(), metrics.clone());
+    if let Some(url) = &args.approvals.notify_url {
+        approvals.notify_with(crate::admin::notify::webhook(url.clone(), args.approvals.notify_allowed_ranges.clone()));
+    }
     let (registry, refusals) = Registry::build(loaded.set.plugins(), worker, loaded.pins, metrics.clone());
-    let registry = Arc::new(registry);
+    let registry = Arc::new(registry.with_audit(runtime.audit().clone()).with_approvals(approvals.clone()));
+    let access = loaded.set.policy().access();
+    if !access.is_configured() {
+        tracing::warn!(
+            "the policy has no [access] section: every caller may call every tool with any valid arguments; \
+             add [access] with default = \"deny\" and rules (see docs/security.md)"
+        );
+    }
+    registry.set_access(Arc::clone(access));
+    let access_configured = access.is_configured();
+    let access_report = {
+        let (identities, dynamic_callers) = auth.identities();
+        let tools: Vec<String> = registry.tools().map(|t| t.name.as_str().to_owned()).collect();
+        crate::access::matrix::report(access, &identities, &tools, dynamic_callers)
+    };
     registry.set_problems(loaded.load_errors.iter().map(ToString::to_string).collect());
     if args.watch
         && let Err(e) = watch::watch(
@@ -113,6 +145,26 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<App> {
             limits: front_door.limits(),
         },
     );
+    // From the signal on, nothing may wait for approval: every entry expires at once (callers
+    // get their answer during the drain) and nothing approved later can run.
+    tokio::spawn({
+        let (approvals, stopping) = (approvals.clone(), shutdown.stop_accepting.clone());
+        async move {
+            stopping.cancelled().await;
+            approvals.close();
+        }
+    });
+    let admin = AdminPlane::start(
+        AdminSettings {
+            socket: args.approvals.admin_socket(),
+            socket_is_default: args.approvals.admin_socket.is_none(),
+            listen: args.approvals.admin_listen,
+            tokens: admin_tokens,
+        },
+        approvals.clone(),
+        shutdown.stop.clone(),
+    )
+    .await?;
     Ok(App {
         router,
         registry,
@@ -125,5 +177,40 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<App> {
         readiness,
         shutdown,
         shutdown_grace: args.shutdown_grace(),
+        access_report,
+        access_configured,
+        approvals,
+        admin,
     })
+}
+
+/// The admin plane's tokens (`[[admin.token]]`), refused if any equals an MCP token: an MCP
+/// client holding it could approve its own calls.
+fn admin_tokens(args: &ServeArgs) -> anyhow::Result<transport::Authenticator> {
+    let Some(admin) = &args.approvals.admin_tokens else { return Ok(transport::Authenticator::default()) };
+    let tokens = transport::Authenticator::from_settings(admin).context("admin tokens ([[admin.token]])")?;
+    // Only digests are kept, so compare by loading both sets together: a duplicate is refused.
+    let front_door = &args.front_door;
+    let mut both = match &front_door.auth_tokens_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            toml::from_str::<transport::AuthSettings>(&text)
+                .with_context(|| format!("parsing the auth tokens file {}", path.display()))?
+        }
+        None => front_door.config_auth.clone().unwrap_or_default(),
+    };
+    if let Some(token) = front_door.auth_token.as_deref().filter(|t| !t.is_empty()) {
+        // Built as a file would write it, so new optional fields need nothing here.
+        let principal = transport::auth::DEFAULT_PRINCIPAL;
+        both.tokens.push(serde_json::from_value(serde_json::json!({"principal": principal, "value": token}))?);
+    }
+    both.tokens.extend(admin.tokens.iter().cloned());
+    if let Err(transport::AuthError::DuplicateToken { first, second }) = transport::Authenticator::from_settings(&both)
+    {
+        anyhow::bail!(
+            "an admin token ([[admin.token]]) equals an MCP token (principals {first:?} and {second:?}); \
+             give the admin plane tokens of its own"
+        );
+    }
+    Ok(tokens)
 }

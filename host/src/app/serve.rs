@@ -7,6 +7,9 @@ use tokio::net::TcpListener;
 
 use super::App;
 
+/// How long `run` waits for the admin plane to close its connections and remove its socket.
+const ADMIN_STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Serve `app` on `listener` until `trigger` completes, then shut down as an operator expects:
 /// `/readyz` turns 503 and new connections are refused at once, calls in flight get the grace
 /// period, then what still runs is cancelled and sessions close. Returns when serving is over.
@@ -34,5 +37,10 @@ pub async fn run(
     .await;
     // The server can end before the drain does when no connection is left to wait for.
     app.shutdown.stop.cancel();
+    // The admin plane stops at `stop` too; wait (briefly: its connections are short) so its
+    // socket file is gone before the process exits.
+    if tokio::time::timeout(ADMIN_STOP_WAIT, app.admin.stopped()).await.is_err() {
+        tracing::warn!("the admin plane did not stop in time");
+    }
     served
 }

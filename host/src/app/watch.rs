@@ -153,6 +153,11 @@ async fn apply(set: &mut PluginSet, runtime: &Runtime, registry: &Registry, touc
     if touched.plugins || policy_changed {
         set.scan(runtime, policy_changed).await;
         let problems = set.problems().to_vec();
+        if policy_changed {
+            // Before the new tools: for a moment the old tools may run under the new rules,
+            // never new tools under the old ones.
+            registry.set_access(std::sync::Arc::clone(set.policy().access()));
+        }
         let swap = registry.replace(set.plugins());
         // `health` reports these itself, from the table that refused them.
         for refusal in &swap.refusals {

@@ -5,15 +5,20 @@
 //!
 //! Groups shared by several subcommands are written once: [`SourceArgs`] (where the plugins,
 //! the policy and the pins are) and [`SandboxArgs`] (how calls run), so `serve`, `check`,
-//! `call` and `plugins` resolve them alike.
+//! `call` and `plugins` resolve them alike; [`admin_socket`] resolves the admin socket alike
+//! for `serve` and `sanctum approvals`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
 
+use crate::approvals::{
+    APPROVAL_TIMEOUT_SECS_RANGE, ApprovalSettings, DEFAULT_APPROVAL_TIMEOUT_SECS, DEFAULT_MAX_PENDING_APPROVALS,
+    MAX_PENDING_APPROVALS_RANGE,
+};
 use crate::model::{
     CALL_TIMEOUT_MS_RANGE, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MEMORY_LIMIT_MIB, Limits, MEMORY_LIMIT_MIB_RANGE,
 };
@@ -55,6 +60,9 @@ pub enum Command {
     /// Review the plugins directory: `list` (versions, tools and their pin status, grants),
     /// `inspect FILE.wasm`, `approve PLUGIN[__TOOL]` (release tools held back after a change).
     Plugins(PluginsArgs),
+    /// Calls held for an operator's approval on a running server: `list`, `show ID`,
+    /// `approve ID`, `deny ID --reason TEXT`, over the admin socket (or `--admin-url`).
+    Approvals(ApprovalsArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -212,6 +220,9 @@ pub struct ServeArgs {
     /// keeps busy, at least one.
     #[arg(long, env = "SANCTUM_HTTP_THREADS", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub http_threads: Option<u16>,
+    /// Calls held for approval, and the operators' admin plane.
+    #[command(flatten)]
+    pub approvals: ApprovalArgs,
 }
 
 /// How log lines are written on stderr.
@@ -260,6 +271,7 @@ impl ServeArgs {
             front_door: FrontDoorArgs::default(),
             watch: false,
             http_threads: None,
+            approvals: ApprovalArgs::default(),
         }
     }
 
@@ -354,6 +366,159 @@ impl FrontDoorArgs {
             self.call_burst,
         )
     }
+}
+
+/// Calls an access rule holds for an operator (`effect = "approve"`), and the admin plane
+/// operators decide them through: a Unix socket, and optionally an HTTP listener of its own.
+#[derive(Debug, Clone, Args)]
+pub struct ApprovalArgs {
+    /// How long a call held for approval waits for an operator, in seconds; then its caller is
+    /// told it expired. Keep it under the clients' own tool-call timeouts.
+    #[arg(long, env = "SANCTUM_APPROVAL_TIMEOUT_SECS", default_value_t = DEFAULT_APPROVAL_TIMEOUT_SECS,
+        value_parser = clap::value_parser!(u64).range(APPROVAL_TIMEOUT_SECS_RANGE))]
+    pub approval_timeout_secs: u64,
+    /// Calls that may wait for approval at once; more are refused at once.
+    #[arg(long, env = "SANCTUM_MAX_PENDING_APPROVALS", default_value_t = DEFAULT_MAX_PENDING_APPROVALS,
+        value_parser = clap::value_parser!(u64).range(MAX_PENDING_APPROVALS_RANGE))]
+    pub max_pending_approvals: u64,
+    /// The admin socket (mode 0600, in a directory of mode 0700 sanctum creates if missing).
+    /// Default: `$XDG_RUNTIME_DIR/sanctum/admin.sock`, else `/run/sanctum/admin.sock` for root,
+    /// else `$TMPDIR/sanctum-<uid>/admin.sock`; `off` serves none.
+    #[arg(long, env = "SANCTUM_ADMIN_SOCKET", value_name = "PATH|off")]
+    pub admin_socket: Option<String>,
+    /// Also serve the admin API over HTTP at `HOST:PORT` (a bare `PORT` is loopback), with the
+    /// admin tokens of the config file's `[[admin.token]]`. Off by default.
+    #[arg(long, env = "SANCTUM_ADMIN_LISTEN", value_name = "ADDR", value_parser = parse_admin_listen)]
+    pub admin_listen: Option<SocketAddr>,
+    /// Admin bearer tokens (`[[admin.token]]` in the config file only), distinct from every MCP
+    /// token; required by `--admin-listen`.
+    #[arg(skip)]
+    pub admin_tokens: Option<AuthSettings>,
+    /// Where to POST a summary (never argument values) of every call held for approval
+    /// (`[approvals] notify_url` in the config file only).
+    #[arg(skip)]
+    pub notify_url: Option<String>,
+    /// Non-public ranges the webhook may reach (`[approvals] notify_allowed_ranges`); public
+    /// addresses only by default, as for a plugin's HTTP.
+    #[arg(skip)]
+    pub notify_allowed_ranges: Vec<ipnet::IpNet>,
+}
+
+impl Default for ApprovalArgs {
+    /// The defaults, except that no admin socket is served: tests and embedders run many
+    /// servers at once, which must not compete for the one default path.
+    fn default() -> Self {
+        Self {
+            approval_timeout_secs: DEFAULT_APPROVAL_TIMEOUT_SECS,
+            max_pending_approvals: DEFAULT_MAX_PENDING_APPROVALS,
+            admin_socket: Some("off".into()),
+            admin_listen: None,
+            admin_tokens: None,
+            notify_url: None,
+            notify_allowed_ranges: Vec::new(),
+        }
+    }
+}
+
+impl ApprovalArgs {
+    /// The approvals book's settings.
+    pub fn settings(&self) -> ApprovalSettings {
+        ApprovalSettings {
+            timeout: Duration::from_secs(self.approval_timeout_secs),
+            max_pending: usize::try_from(self.max_pending_approvals).unwrap_or(usize::MAX),
+        }
+    }
+
+    /// The admin socket, or `None` when it is off.
+    pub fn admin_socket(&self) -> Option<PathBuf> {
+        admin_socket(self.admin_socket.as_deref())
+    }
+}
+
+/// `--admin-listen`: `HOST:PORT`, `[V6]:PORT`, or a bare `PORT` on loopback (the safe default
+/// for an operators' endpoint).
+pub fn parse_admin_listen(value: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = value.trim().parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    value.trim().parse().map_err(|_| format!("{value:?} is not PORT, HOST:PORT or [V6]:PORT"))
+}
+
+/// `--admin-socket` resolved: `off` is none, a value is that path, nothing is the default
+/// under the runtime directory (the same for the server and `sanctum approvals`).
+pub fn admin_socket(value: Option<&str>) -> Option<PathBuf> {
+    match value {
+        Some("off") => None,
+        Some(path) => Some(PathBuf::from(path)),
+        None => Some(default_admin_socket()),
+    }
+}
+
+/// `$XDG_RUNTIME_DIR/sanctum/admin.sock` (the user's private runtime directory), else
+/// `/run/sanctum/admin.sock` for root, else `$TMPDIR/sanctum-<uid>/admin.sock` (sanctum makes
+/// the directory 0700 and refuses one it does not own).
+pub fn default_admin_socket() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(runtime) = var("XDG_RUNTIME_DIR") {
+        return runtime.join("sanctum").join("admin.sock");
+    }
+    let uid = rustix::process::geteuid();
+    if uid.is_root() {
+        return PathBuf::from("/run/sanctum/admin.sock");
+    }
+    var("TMPDIR").unwrap_or_else(|| PathBuf::from("/tmp")).join(format!("sanctum-{}", uid.as_raw())).join("admin.sock")
+}
+
+/// `sanctum approvals`: one subcommand, and where the server's admin plane is.
+#[derive(Debug, Clone, Args)]
+pub struct ApprovalsArgs {
+    #[command(subcommand)]
+    pub command: ApprovalsCommand,
+    #[command(flatten)]
+    pub admin: AdminClientArgs,
+}
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum ApprovalsCommand {
+    /// The calls waiting for approval, oldest first.
+    List,
+    /// One entry, with its arguments while it is pending.
+    Show {
+        /// The entry's id, as `list` shows it (e.g. `K7QD-3`).
+        id: String,
+    },
+    /// Let the held call run, once, with the arguments shown.
+    Approve {
+        /// The entry's id.
+        id: String,
+    },
+    /// Refuse the held call; its caller gets the reason.
+    Deny {
+        /// The entry's id.
+        id: String,
+        /// Why: the caller (and the audit log) gets it.
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+}
+
+/// How `sanctum approvals` reaches the server's admin plane.
+#[derive(Debug, Clone, Args)]
+pub struct AdminClientArgs {
+    /// The server's admin socket (default as for `serve`, or the config file's
+    /// `approvals.admin_socket`).
+    #[arg(long, env = "SANCTUM_ADMIN_SOCKET", value_name = "PATH", global = true)]
+    pub admin_socket: Option<String>,
+    /// Use the admin HTTP listener at this URL instead (`http://127.0.0.1:9001`), with the
+    /// token in `SANCTUM_ADMIN_TOKEN`.
+    #[arg(long, env = "SANCTUM_ADMIN_URL", value_name = "URL", global = true)]
+    pub admin_url: Option<String>,
+    /// The server's config file, for its `approvals.admin_socket`.
+    #[arg(long, env = "SANCTUM_CONFIG", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Print JSON instead of text (for scripts).
+    #[arg(long, global = true)]
+    pub json: bool,
 }
 
 /// Where sanctum keeps what it learns about plugins between runs.

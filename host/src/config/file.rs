@@ -6,8 +6,9 @@
 //! flag or variable did not set. Start-up only: nothing here is read at
 //! run time.
 //!
-//! Relative paths in the file (`plugins.dir`, `plugins.policy`, `audit.target`) are relative
-//! to the file's own directory, so a deployment's file means the same from any working directory.
+//! Relative paths in the file (`plugins.dir`, `plugins.policy`, `audit.target`,
+//! `approvals.admin_socket`) are relative to the file's own directory, so a deployment's file
+//! means the same from any working directory.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,8 @@ use std::path::{Path, PathBuf};
 use clap::parser::ValueSource;
 use serde::Deserialize;
 
-use super::args::{LogFormat, SHUTDOWN_GRACE_MS_RANGE, SandboxArgs, ServeArgs, SourceArgs};
+use super::args::{LogFormat, SHUTDOWN_GRACE_MS_RANGE, SandboxArgs, ServeArgs, SourceArgs, parse_admin_listen};
+use crate::approvals::{APPROVAL_TIMEOUT_SECS_RANGE, MAX_PENDING_APPROVALS_RANGE};
 use crate::model::{CALL_TIMEOUT_MS_RANGE, MEMORY_LIMIT_MIB_RANGE};
 
 /// A configuration file that cannot be used. Every message starts with the file and names the
@@ -54,6 +56,28 @@ pub struct FileConfig {
     /// variable takes precedence.
     #[serde(default)]
     pub auth: Option<crate::transport::AuthSettings>,
+    #[serde(default)]
+    pub approvals: ApprovalsSection,
+    /// The admin plane's own bearer tokens (`[[admin.token]]`), for `approvals.admin_listen`;
+    /// none may equal an MCP token.
+    #[serde(default)]
+    pub admin: Option<crate::transport::AuthSettings>,
+}
+
+/// `[approvals]`: calls held for an operator, and where operators decide them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsSection {
+    pub timeout_secs: Option<u64>,
+    pub max_pending: Option<u64>,
+    /// `http(s)://…` to POST a summary of each held call to.
+    pub notify_url: Option<String>,
+    /// A path (relative to this file) or `off`.
+    pub admin_socket: Option<String>,
+    /// `HOST:PORT` or `PORT` (loopback).
+    pub admin_listen: Option<String>,
+    /// CIDR ranges (`10.0.0.0/8`) the webhook may reach besides public addresses.
+    pub notify_allowed_ranges: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,11 +143,13 @@ pub fn parse(text: &str, path: &str) -> Result<FileConfig, SettingsError> {
 }
 
 /// Bounds shared with the flags: a file may not set what a flag could not.
-const RANGES: [(&str, u64, u64); 4] = [
+const RANGES: [(&str, u64, u64); 6] = [
     ("server.queue_capacity", 1, u16::MAX as u64),
     ("server.shutdown_grace_ms", *SHUTDOWN_GRACE_MS_RANGE.start(), *SHUTDOWN_GRACE_MS_RANGE.end()),
     ("limits.call_timeout_ms", *CALL_TIMEOUT_MS_RANGE.start(), *CALL_TIMEOUT_MS_RANGE.end()),
     ("limits.memory_limit_mib", *MEMORY_LIMIT_MIB_RANGE.start(), *MEMORY_LIMIT_MIB_RANGE.end()),
+    ("approvals.timeout_secs", *APPROVAL_TIMEOUT_SECS_RANGE.start(), *APPROVAL_TIMEOUT_SECS_RANGE.end()),
+    ("approvals.max_pending", *MAX_PENDING_APPROVALS_RANGE.start(), *MAX_PENDING_APPROVALS_RANGE.end()),
 ];
 
 impl FileConfig {
@@ -133,6 +159,8 @@ impl FileConfig {
             self.server.shutdown_grace_ms,
             self.limits.call_timeout_ms,
             self.limits.memory_limit_mib,
+            self.approvals.timeout_secs,
+            self.approvals.max_pending,
         ];
         for ((key, min, max), value) in RANGES.into_iter().zip(values) {
             if let Some(value) = value.filter(|v| !(min..=max).contains(v)) {
@@ -142,6 +170,19 @@ impl FileConfig {
                     message: format!("{value} is not between {min} and {max}"),
                 });
             }
+        }
+        let invalid =
+            |key: &str, message: String| SettingsError::Invalid { path: path.to_owned(), key: key.into(), message };
+        if let Some(listen) = &self.approvals.admin_listen {
+            parse_admin_listen(listen).map_err(|message| invalid("approvals.admin_listen", message))?;
+        }
+        for range in self.approvals.notify_allowed_ranges.iter().flatten() {
+            range
+                .parse::<ipnet::IpNet>()
+                .map_err(|e| invalid("approvals.notify_allowed_ranges", format!("{range:?}: {e}")))?;
+        }
+        if let Some(url) = &self.approvals.notify_url {
+            check_notify_url(url).map_err(|message| invalid("approvals.notify_url", message.into()))?;
         }
         if let Some(level) = &self.log.level
             && let Err(e) = tracing_subscriber::EnvFilter::try_new(level)
@@ -153,6 +194,19 @@ impl FileConfig {
             });
         }
         Ok(())
+    }
+}
+
+/// A webhook address: an absolute `http` or `https` URL without credentials in it.
+fn check_notify_url(url: &str) -> Result<(), &'static str> {
+    let uri: http::Uri = url.parse().map_err(|_| "not a URL")?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("use an http:// or https:// URL");
+    }
+    match uri.authority() {
+        None => Err("the URL names no host"),
+        Some(authority) if authority.as_str().contains('@') => Err("credentials in the URL are refused"),
+        Some(_) => Ok(()),
     }
 }
 
@@ -208,7 +262,38 @@ pub(super) fn apply(args: &mut ServeArgs, matches: &clap::ArgMatches) -> Result<
     if let Some(auth) = file.auth.filter(|_| given.unset("auth_tokens_file")) {
         args.front_door.config_auth = Some(auth);
     }
+    let approvals = file.approvals;
+    if let Some(v) = approvals.timeout_secs.filter(|_| given.unset("approval_timeout_secs")) {
+        args.approvals.approval_timeout_secs = v;
+    }
+    if let Some(v) = approvals.max_pending.filter(|_| given.unset("max_pending_approvals")) {
+        args.approvals.max_pending_approvals = v;
+    }
+    if let Some(v) = approvals.admin_socket.filter(|_| given.unset("admin_socket")) {
+        args.approvals.admin_socket = Some(relative_socket(&base, v));
+    }
+    // Validated above, so the parse cannot fail here.
+    if let Some(v) = approvals.admin_listen.filter(|_| given.unset("admin_listen")) {
+        args.approvals.admin_listen = parse_admin_listen(&v).ok();
+    }
+    args.approvals.notify_url = approvals.notify_url;
+    // Validated above: every range parses.
+    args.approvals.notify_allowed_ranges =
+        approvals.notify_allowed_ranges.iter().flatten().filter_map(|r| r.parse().ok()).collect();
+    args.approvals.admin_tokens = file.admin;
     Ok(())
+}
+
+/// The file's `approvals.admin_socket`, relative to the file (`off` stays `off`).
+fn relative_socket(base: &Path, value: String) -> String {
+    if value == "off" { value } else { base.join(value).display().to_string() }
+}
+
+/// `sanctum approvals`: the file's admin socket, when no flag or variable named one.
+pub(super) fn admin_socket(config: &Path) -> Result<Option<String>, SettingsError> {
+    let file = load(config)?;
+    let base = config.parent().unwrap_or_else(|| Path::new("."));
+    Ok(file.approvals.admin_socket.map(|v| relative_socket(base, v)))
 }
 
 /// `plugins list|approve`: the same file, for what they share with `serve`.
@@ -261,7 +346,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: [(&str, &str); 7] = [
+        let cases: [(&str, &str); 11] = [
             (
                 "[[auth.token]]\nprincipal = \"a\"\nvalu = \"x\"\n",
                 r#"config file s.toml: unknown key "auth.token[0].valu""#,
@@ -272,6 +357,19 @@ mod tests {
             ("[server]\nport = 70000\n", r#"config file s.toml: invalid value for "server.port""#),
             ("[limits]\ncall_timeout_ms = 0\n", r#"config file s.toml: invalid value for "limits.call_timeout_ms""#),
             ("[log]\nformat = \"xml\"\n", r#"config file s.toml: invalid value for "log.format""#),
+            ("[approvals]\ntimeout_secs = 0\n", r#"config file s.toml: invalid value for "approvals.timeout_secs""#),
+            (
+                "[approvals]\nadmin_listen = \"x\"\n",
+                r#"config file s.toml: invalid value for "approvals.admin_listen""#,
+            ),
+            (
+                "[approvals]\nnotify_url = \"ftp://h/\"\n",
+                r#"config file s.toml: invalid value for "approvals.notify_url""#,
+            ),
+            (
+                "[[admin.token]]\nprincipal = \"a\"\nvalu = \"x\"\n",
+                r#"config file s.toml: unknown key "admin.token[0].valu""#,
+            ),
         ];
         for (text, expected) in cases {
             let error = parse(text, "s.toml").expect_err(text).to_string();

@@ -27,6 +27,13 @@ where
                 file::apply_shared(&mut dir.source, &mut dir.sandbox, leaf)?;
             }
         }
+        // The CLI finds the server's admin socket where the server's own file put it.
+        Command::Approvals(approvals) => {
+            let admin = &mut approvals.admin;
+            if let (None, Some(config)) = (&admin.admin_socket, &admin.config) {
+                admin.admin_socket = file::admin_socket(config)?;
+            }
+        }
         Command::Call(_) | Command::NewPlugin(_) | Command::Plugins(_) => {}
     }
     Ok(cli)
@@ -44,6 +51,7 @@ pub enum ConfigError {
 
 #[cfg(test)]
 mod tests {
+    use std::net::SocketAddr;
     use std::path::PathBuf;
 
     use super::*;
@@ -105,16 +113,55 @@ mod tests {
 
     #[test]
     fn the_test_constructor_and_clap_agree_on_every_default() {
-        let Command::Serve(parsed) = parsed(&["serve", "--port", "0", "--audit", "off", "--cache-dir", "off"]).command
+        let Command::Serve(parsed) =
+            parsed(&["serve", "--port", "0", "--audit", "off", "--cache-dir", "off", "--admin-socket", "off"]).command
         else {
             panic!("serve")
         };
         let built = ServeArgs::for_plugins(DEFAULT_PLUGINS_DIR);
         assert_eq!(format!("{:?}", parsed.sandbox), format!("{:?}", built.sandbox));
         assert_eq!(format!("{:?}", parsed.front_door), format!("{:?}", built.front_door));
+        assert_eq!(format!("{:?}", parsed.approvals), format!("{:?}", built.approvals));
         assert_eq!(
             (parsed.queue_capacity, parsed.shutdown_grace_ms, parsed.source.plugins),
             (built.queue_capacity, built.shutdown_grace_ms, built.source.plugins)
+        );
+    }
+
+    #[test]
+    fn approvals_settings_merge_like_the_others() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("sanctum.toml");
+        std::fs::write(
+            &path,
+            "[approvals]\ntimeout_secs = 30\nmax_pending = 7\nadmin_socket = \"run/admin.sock\"\n\
+             admin_listen = \"9001\"\nnotify_url = \"https://hooks.example.com/x\"\n\
+             [[admin.token]]\nprincipal = \"ops\"\nvalue = \"admin-token-0123456789\"\n",
+        )
+        .expect("write");
+        let path = path.to_str().expect("utf-8");
+        let Command::Serve(serve) = parsed(&["serve", "--config", path, "--max-pending-approvals", "9"]).command else {
+            panic!("serve")
+        };
+        let approvals = &serve.approvals;
+        assert_eq!((approvals.approval_timeout_secs, approvals.max_pending_approvals), (30, 9));
+        assert_eq!(approvals.admin_socket(), Some(dir.path().join("run/admin.sock")));
+        assert_eq!(approvals.admin_listen, Some(SocketAddr::from(([127, 0, 0, 1], 9001))));
+        assert_eq!(approvals.notify_url.as_deref(), Some("https://hooks.example.com/x"));
+        assert_eq!(approvals.admin_tokens.as_ref().map(|a| a.tokens.len()), Some(1));
+        let Command::Approvals(cli) = parsed(&["approvals", "list", "--config", path, "--json"]).command else {
+            panic!("approvals")
+        };
+        assert_eq!(cli.admin.admin_socket, Some(dir.path().join("run/admin.sock").display().to_string()));
+        assert!(cli.admin.json);
+        let Command::Serve(plain) = parsed(&["serve"]).command else { panic!("serve") };
+        assert_eq!(plain.approvals.admin_socket(), Some(default_admin_socket()), "served by default");
+        assert!(plain.approvals.admin_listen.is_none(), "no admin HTTP unless asked");
+        let Command::Approvals(deny) = parsed(&["approvals", "deny", "K7QD-1", "--reason", "no"]).command else {
+            panic!("approvals")
+        };
+        assert!(
+            matches!(deny.command, ApprovalsCommand::Deny { ref id, ref reason } if id == "K7QD-1" && reason == "no")
         );
     }
 }

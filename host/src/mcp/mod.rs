@@ -12,6 +12,7 @@
 #![allow(deprecated)]
 
 mod list_changed;
+mod listing;
 mod notify;
 mod outcome;
 
@@ -21,16 +22,17 @@ use std::sync::{Arc, Mutex};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult, LoggingLevel, PaginatedRequestParams,
     ProtocolVersion, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscriptionFilter, Tool,
-    ToolAnnotations,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use tokio::sync::mpsc;
 
+use crate::access::Listed;
 use crate::metrics::{CallPhase, Metrics};
 use crate::model::CallContext;
 use crate::principal::Principal;
-use crate::registry::{CallError, Completed, Registry, ToolSpec};
+use crate::registry::{CallError, Completed, Registry};
+use listing::{CallerKey, Listings};
 use notify::{Forwarder, Forwarding};
 
 /// Which transport a handler instance serves; it bounds the protocol versions offered.
@@ -55,20 +57,29 @@ pub struct McpServer {
 #[derive(Debug)]
 struct Shared {
     registry: Arc<Registry>,
-    /// Tool definitions rendered once per registry generation: `tools/list` runs on every
-    /// Letta operation, reloads are rare.
-    tools: Mutex<(u64, Arc<Vec<Tool>>)>,
-    /// Handshake sessions (both transports), told when the tool list changes.
+    /// Each caller's listing, rendered once per registry generation.
+    listings: Listings,
+    /// Every tool, unfiltered: what `get_tool` answers (rmcp's header checks), per generation.
+    all_tools: Mutex<(u64, Arc<Vec<Tool>>)>,
+    /// Handshake sessions (both transports), told when their tool list changes.
     sessions: list_changed::Sessions,
     metrics: Metrics,
 }
 
 impl Shared {
+    /// What the anonymous caller without groups or agent is listed (everything, without `[access]`).
+    #[cfg(test)]
     fn tools(&self) -> Arc<Vec<Tool>> {
+        let key = CallerKey::of(&rmcp::model::Extensions::new());
+        self.listings.get(&self.registry, &key).tools
+    }
+
+    fn all_tools(&self) -> Arc<Vec<Tool>> {
         let generation = self.registry.generation();
-        let mut cached = self.tools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cached.0 != generation {
-            *cached = (generation, Arc::new(self.registry.tools().map(|t| render_tool(&t)).collect()));
+        let mut cached = self.all_tools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cached.0 != generation || cached.1.is_empty() {
+            let tools = self.registry.tools().map(|t| listing::render_tool(&t, Listed::Open)).collect();
+            *cached = (generation, Arc::new(tools));
         }
         Arc::clone(&cached.1)
     }
@@ -78,15 +89,14 @@ impl McpServer {
     /// The server over `registry`. Must be called within a tokio runtime: it starts the task
     /// that tells sessions about tool list changes. Handler times go to `metrics`.
     pub fn new(registry: Arc<Registry>, metrics: Metrics) -> Self {
-        let generation = registry.generation();
-        let tools = registry.tools().map(|t| render_tool(&t)).collect();
         let shared = Arc::new(Shared {
-            tools: Mutex::new((generation, Arc::new(tools))),
+            listings: Listings::default(),
+            all_tools: Mutex::new((0, Arc::new(Vec::new()))),
             sessions: list_changed::Sessions::default(),
             registry,
             metrics,
         });
-        list_changed::start(&shared.registry, shared.sessions.clone());
+        list_changed::start(&shared);
         Self { shared, transport: Transport::StreamableHttp, log_level: Arc::new(Mutex::new(None)) }
     }
 
@@ -120,38 +130,15 @@ pub fn render_outcome(outcome: Result<Completed, CallError>) -> Result<rmcp::mod
     outcome::render(outcome)
 }
 
-/// Longest agent id kept; it is client-asserted text headed for logs.
-const MAX_AGENT_ID: usize = 128;
-
-/// Letta sends `X-Agent-Id` on every request. It is recorded, never trusted for authorization.
+/// Letta sends `X-Agent-Id` on every request: recorded, and matched by agent rules (which are
+/// exactly as strong as the principal whose client sends it).
 fn agent_id(ctx: &RequestContext<RoleServer>) -> Option<String> {
-    let parts = ctx.extensions.get::<http::request::Parts>()?;
-    let value = parts.headers.get("x-agent-id")?.to_str().ok()?;
-    let clean: String = value.chars().filter(|c| c.is_ascii_graphic()).take(MAX_AGENT_ID).collect();
-    (!clean.is_empty()).then_some(clean)
+    listing::agent_id(&ctx.extensions.get::<http::request::Parts>()?.headers)
 }
 
 /// The principal the transport authenticated (absent only for calls that did not come over HTTP).
 fn principal(ctx: &RequestContext<RoleServer>) -> Option<Principal> {
     ctx.extensions.get::<http::request::Parts>()?.extensions.get::<Principal>().cloned()
-}
-
-fn render_tool(spec: &ToolSpec) -> Tool {
-    let a = spec.annotations;
-    let mut annotations = ToolAnnotations::new();
-    annotations.read_only_hint = a.read_only;
-    annotations.destructive_hint = a.destructive;
-    annotations.idempotent_hint = a.idempotent;
-    annotations.open_world_hint = a.open_world;
-    let mut tool = Tool::new(spec.name.as_str().to_owned(), spec.description.clone(), Arc::clone(&spec.input_schema))
-        .with_annotations(annotations);
-    if let Some(title) = &spec.title {
-        tool = tool.with_title(title.clone());
-    }
-    if let Some(schema) = &spec.output_schema {
-        tool = tool.with_raw_output_schema(Arc::clone(schema));
-    }
-    tool
 }
 
 impl ServerHandler for McpServer {
@@ -177,18 +164,21 @@ impl ServerHandler for McpServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        let listing = self.shared.listings.get(&self.shared.registry, &CallerKey::from_request(&ctx));
         // One page: Letta's clients never follow `nextCursor`.
-        Ok(ListToolsResult::with_all_items(self.shared.tools().as_ref().clone()))
+        Ok(ListToolsResult::with_all_items(listing.tools.as_ref().clone()))
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
-        self.shared.tools().iter().find(|t| t.name == name).cloned()
+        self.shared.all_tools().iter().find(|t| t.name == name).cloned()
     }
 
     async fn on_initialized(&self, ctx: NotificationContext<RoleServer>) {
-        self.shared.sessions.add(ctx.peer);
+        let key = CallerKey::of(&ctx.extensions);
+        let fingerprint = self.shared.listings.get(&self.shared.registry, &key).fingerprint;
+        self.shared.sessions.add(ctx.peer, key, fingerprint);
     }
 
     fn accepted_subscription_filter(&self, requested: &SubscriptionFilter) -> Option<SubscriptionFilter> {
@@ -235,6 +225,7 @@ impl ServerHandler for McpServer {
             cancel,
             events: Some(events),
             agent_id: agent_id(&ctx),
+            groups: principal.as_ref().map_or_else(|| Arc::from([]), |p| Arc::clone(p.groups())),
             principal: principal.map(|p| p.name().to_owned()),
         };
         let outcome = self.shared.registry.call(name, request.arguments, call).await;

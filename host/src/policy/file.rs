@@ -12,6 +12,9 @@ pub(super) struct PolicyFile {
     pub(super) defaults: LimitsFile,
     #[serde(default)]
     pub(super) plugins: BTreeMap<String, PluginFile>,
+    /// Who may call which tool (see `crate::access`); absent: every caller, every tool.
+    #[serde(default)]
+    pub(super) access: Option<crate::access::AccessSection>,
 }
 
 /// Per-call limits; absent values keep the built-in defaults.

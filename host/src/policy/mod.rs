@@ -11,8 +11,10 @@ mod review;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::access::AccessPolicy;
 use crate::digest::ComponentDigest;
 use crate::model::{
     CALL_TIMEOUT_MS_RANGE, DirectoryGrant, Limits, MEMORY_LIMIT_MIB_RANGE, PluginGrants, memory_bytes_of,
@@ -37,12 +39,14 @@ pub struct Policy {
     plugins: BTreeMap<String, PluginGrants>,
     /// Plugins pinned to one component file (`plugins.<id>.sha256`).
     digests: BTreeMap<String, ComponentDigest>,
+    /// Who may call which tool.
+    access: Arc<AccessPolicy>,
 }
 
 impl Policy {
     /// No grants at all; every plugin runs with `defaults`.
     pub fn deny_all(defaults: Limits) -> Self {
-        Self { defaults, plugins: BTreeMap::new(), digests: BTreeMap::new() }
+        Self { defaults, plugins: BTreeMap::new(), digests: BTreeMap::new(), access: Arc::default() }
     }
 
     /// Read and validate the policy at `path`, on top of `base` limits (from the command line).
@@ -86,7 +90,16 @@ impl Policy {
             }
             plugins.insert(name.clone(), grants);
         }
-        Ok(Self { defaults, plugins, digests })
+        let access = match &parsed.access {
+            Some(section) => section.compile().map_err(|e| PolicyError::Invalid { key: e.key, reason: e.reason })?,
+            None => AccessPolicy::unrestricted(),
+        };
+        Ok(Self { defaults, plugins, digests, access: Arc::new(access) })
+    }
+
+    /// Who may call which tool (unrestricted when the policy has no `[access]` section).
+    pub fn access(&self) -> &Arc<AccessPolicy> {
+        &self.access
     }
 
     /// The digest the policy pins plugin `name` to, if it pins one: then no other file may

@@ -9,6 +9,8 @@
 //! checks and the built-in `health` tool. It knows nothing of MCP or HTTP; it forwards calls to
 //! the [`WorkerHandle`] and never touches wasmtime.
 
+mod approval;
+mod gate;
 mod health;
 mod nulls;
 mod schema;
@@ -20,6 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+use crate::access::{AccessPolicy, Caller, Effect, Listed, RuleRef};
+use crate::audit::Audit;
 use crate::ids::{PluginName, ToolName};
 use crate::metrics::Metrics;
 use crate::model::{Annotations, CallContext, CallFailure, Content};
@@ -91,6 +95,18 @@ pub enum CallError {
          before it can be used"
     )]
     HeldBack { tool: String },
+    /// The operator's access rules refuse this caller this call.
+    #[error("{}", gate::refusal_message(tool, rule.as_ref()))]
+    Refused { tool: String, rule: Option<RuleRef> },
+    /// The call needs an operator's approval, which cannot be asked for now.
+    #[error("{tool} needs an operator's approval, which cannot be requested: {reason}")]
+    ApprovalUnavailable { tool: String, reason: String },
+    /// An operator refused the call.
+    #[error("request {id} to call {tool} was denied by an operator: {reason}")]
+    ApprovalDenied { tool: String, id: String, reason: String },
+    /// Nobody approved the call in time (or the server is stopping).
+    #[error("request {id} to call {tool} was not approved: {reason}; the call did not run")]
+    ApprovalExpired { tool: String, id: String, reason: String },
 }
 
 /// What a table swap did.
@@ -118,6 +134,12 @@ pub struct Registry {
     metrics: Metrics,
     /// Calls admitted and not yet answered: what a graceful shutdown waits for.
     in_flight: Arc<AtomicUsize>,
+    /// The access rules in force, kept to bind them to each new table.
+    access: Mutex<Arc<AccessPolicy>>,
+    /// Where access decisions are recorded.
+    audit: Audit,
+    /// Where calls needing an operator's approval wait; without one they are refused.
+    approvals: Option<crate::approvals::Approvals>,
 }
 
 impl Registry {
@@ -131,11 +153,15 @@ impl Registry {
         mut pins: Pins,
         metrics: Metrics,
     ) -> (Self, Vec<Refusal>) {
-        let (table, refusals) = Table::build(plugins, &mut pins);
+        let access = Arc::new(AccessPolicy::unrestricted());
+        let (table, refusals) = Table::build(plugins, &mut pins, &access);
         if let Err(e) = pins.save_if_changed() {
             tracing::error!(error = %e, "cannot save the pin file");
         }
         let registry = Self {
+            access: Mutex::new(access),
+            audit: Audit::disabled(metrics.clone()),
+            approvals: None,
             table: RwLock::new(Arc::new(table)),
             pins: Mutex::new(pins),
             problems: Mutex::default(),
@@ -145,6 +171,37 @@ impl Registry {
             in_flight: Arc::default(),
         };
         (registry, refusals)
+    }
+
+    /// Record access decisions in `audit` (the runtime's trail) from now on.
+    #[must_use]
+    pub fn with_audit(mut self, audit: Audit) -> Self {
+        self.audit = audit;
+        self
+    }
+
+    /// Hold calls that need approval in `approvals` from now on.
+    #[must_use]
+    pub fn with_approvals(mut self, approvals: crate::approvals::Approvals) -> Self {
+        self.approvals = Some(approvals);
+        self
+    }
+
+    fn access_policy(&self) -> Arc<AccessPolicy> {
+        Arc::clone(&self.access.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Enforce `policy` from now on. Sessions are told the tool list may have changed (the MCP
+    /// layer works out whose listing actually did).
+    pub fn set_access(&self, policy: Arc<AccessPolicy>) {
+        *self.access.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::clone(&policy);
+        {
+            let mut current = self.table.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut table = Table::clone(&current);
+            table.access = crate::access::Bound::new(policy, table.specs.keys().map(ToolName::as_str));
+            *current = Arc::new(table);
+        }
+        self.changes.send_modify(|generation| *generation += 1);
     }
 
     fn current(&self) -> Arc<Table> {
@@ -159,7 +216,7 @@ impl Registry {
     pub fn replace(&self, plugins: Vec<Arc<Plugin>>) -> Swap {
         let (table, refusals) = {
             let mut pins = self.pins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let built = Table::build(plugins, &mut pins);
+            let built = Table::build(plugins, &mut pins, &self.access_policy());
             if let Err(e) = pins.save_if_changed() {
                 tracing::error!(error = %e, "cannot save the pin file");
             }
@@ -220,6 +277,22 @@ impl Registry {
         self.current().specs.values().cloned().collect::<Vec<_>>().into_iter()
     }
 
+    /// The tools `caller` may call (some calls of, at least), sorted by name, with how each
+    /// is listed; and the fingerprint of that listing, equal for two listings exactly when a
+    /// client would see the same tools.
+    pub fn tools_for(&self, caller: &Caller<'_>) -> (Vec<(ToolSpec, Listed)>, u64) {
+        use std::hash::{Hash as _, Hasher as _};
+        let table = self.current();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let mut tools = Vec::new();
+        for (name, spec) in &table.specs {
+            let Some(listed) = table.access.listed(caller, name.as_str()) else { continue };
+            (name.as_str(), table.listing.get(name.as_str()), listed).hash(&mut hasher);
+            tools.push((spec.clone(), listed));
+        }
+        (tools, hasher.finish())
+    }
+
     /// What `health` and `/healthz` report.
     pub fn health(&self) -> HealthReport {
         let table = self.current();
@@ -242,6 +315,10 @@ impl Registry {
         ctx: CallContext,
     ) -> Result<Completed, CallError> {
         if name == HEALTH_TOOL {
+            let decision = gate::decide(&self.current().access, &self.audit, name, &Value::Object(Map::new()), &ctx);
+            if !gate::is_open(&decision) {
+                return Err(gate::refusal(name, decision));
+            }
             return Ok(self.health().into_completed());
         }
         let _in_flight = InFlight::enter(&self.in_flight);
@@ -261,6 +338,9 @@ impl Registry {
             Err(CallError::Worker(WorkerError::Busy { .. })) => "busy",
             Err(CallError::Worker(WorkerError::Stopped)) => "stopped",
             Err(CallError::HeldBack { .. }) => "held_back",
+            Err(CallError::Refused { .. }) => "refused",
+            Err(CallError::ApprovalUnavailable { .. } | CallError::ApprovalDenied { .. }) => "approval_denied",
+            Err(CallError::ApprovalExpired { .. }) => "approval_expired",
             Err(CallError::Failed(failure)) => {
                 if matches!(
                     failure,
@@ -298,10 +378,32 @@ impl Registry {
             let problem = format!("the arguments are {} bytes; the limit is {MAX_ARGUMENT_BYTES}", args_json.len());
             return Err(CallError::InvalidArguments { tool: name.to_owned(), problems: vec![problem] });
         }
+        let decision = gate::decide(&table.access, &self.audit, name, &args, &ctx);
+        let (approved, args_json) = match (decision.effect, &decision.rule) {
+            (Effect::Allow, _) => (None, args_json),
+            // `approve` is never a default, so it always comes with its rule.
+            (Effect::Approve, Some(rule)) => {
+                let approved = self.hold_for_approval(route, name, args, &args_json, rule, &ctx).await?;
+                // Exactly what the operator saw: the book's own copy of the arguments.
+                let json = approved.arguments().to_string();
+                (Some(approved), json)
+            }
+            (Effect::Deny | Effect::Approve, _) => return Err(gate::refusal(name, decision)),
+        };
         // Checked against the schemas by the worker, in the validator's sandbox.
         let checks =
             Checks { input: Some(route.input.source.clone()), output: route.output.as_ref().map(|o| o.source.clone()) };
-        let output = match self.worker.call(Arc::clone(&route.plugin), &route.tool, args_json, checks, ctx).await? {
+        let result = self.worker.call(Arc::clone(&route.plugin), &route.tool, args_json, checks, ctx).await;
+        if let (Some(approvals), Some(approved)) = (&self.approvals, &approved) {
+            let outcome = match &result {
+                Ok(Ok(_)) => "ok",
+                Ok(Err(failure)) => failure.kind(),
+                Err(WorkerError::Busy { .. }) => "busy",
+                Err(WorkerError::Stopped) => "stopped",
+            };
+            approvals.ran(approved, outcome);
+        }
+        let output = match result? {
             Ok(output) => output,
             Err(CallFailure::InvalidArguments(problems)) => {
                 return Err(CallError::InvalidArguments { tool: name.to_owned(), problems });

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{HEALTH_TOOL, PluginHealth, Refusal, Route, ToolSpec, admit_tool, health};
+use crate::access::{AccessPolicy, Bound};
 use crate::ids::{PluginName, ToolName};
 use crate::pins::{PinStatus, Pins, definition_hash};
 use crate::runtime::Plugin;
@@ -20,7 +21,7 @@ pub struct HeldTool {
     pub plugin: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone)]
 pub(super) struct Table {
     pub(super) specs: BTreeMap<ToolName, ToolSpec>,
     pub(super) routes: BTreeMap<ToolName, Route>,
@@ -33,6 +34,9 @@ pub(super) struct Table {
     pub(super) listing: BTreeMap<String, String>,
     /// What this table refused, kept so `health` reports it for as long as it is true.
     pub(super) refusals: Vec<Refusal>,
+    /// The access rules bound to this table's tool names: swapped in with the tools, so no
+    /// call ever sees new tools under old rules.
+    pub(super) access: Bound,
 }
 
 /// Bare tool name → the plugins that would serve a tool under it.
@@ -42,8 +46,21 @@ impl Table {
     /// Admit the tools of `plugins`, refusing (and returning) what cannot be served, and
     /// holding back tools whose definition differs from its pin. Tools seen for the first time
     /// are pinned in `pins` (the caller saves them).
-    pub(super) fn build(plugins: Vec<Arc<Plugin>>, pins: &mut Pins) -> (Self, Vec<Refusal>) {
-        let mut table = Self::default();
+    pub(super) fn build(
+        plugins: Vec<Arc<Plugin>>,
+        pins: &mut Pins,
+        access: &Arc<AccessPolicy>,
+    ) -> (Self, Vec<Refusal>) {
+        let mut table = Self {
+            specs: BTreeMap::new(),
+            routes: BTreeMap::new(),
+            held: BTreeMap::new(),
+            plugins: Vec::new(),
+            sources: Vec::new(),
+            listing: BTreeMap::new(),
+            refusals: Vec::new(),
+            access: Bound::new(Arc::clone(access), []),
+        };
         let mut refusals = Vec::new();
         let name = ToolName::builtin(HEALTH_TOOL).unwrap_or_else(|e| unreachable!("constant name is valid: {e}"));
         table.specs.insert(name.clone(), health::spec(name));
@@ -54,6 +71,7 @@ impl Table {
         }
         table.sources = plugins;
         table.refusals.clone_from(&refusals);
+        table.access = Bound::new(Arc::clone(access), table.specs.keys().map(ToolName::as_str));
         (table, refusals)
     }
 

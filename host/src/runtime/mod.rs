@@ -185,6 +185,11 @@ impl Runtime {
     }
 
     /// What the compile cache did so far (all zero without one).
+    /// The audit trail every call and capability use is recorded in.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
+    }
+
     pub fn compile_cache_counts(&self) -> CacheCounts {
         self.cache.as_ref().map(|c| c.counts()).unwrap_or_default()
     }

@@ -5,20 +5,24 @@
 //! Tokens come from a TOML file (`[[token]] principal = … env|file|value = …`) and/or one
 //! token in `SANCTUM_AUTH_TOKEN` (principal `default`). Only SHA-256 digests are kept, and a
 //! presented token is compared with every digest in constant time, so neither the token's
-//! content nor its length leaks through timing. Owns no session or MCP logic.
+//! content nor its length leaks through timing. Beside them, `[jwt]` (`[auth.jwt]` in the config
+//! file) accepts JWT access tokens from one identity provider (`jwt/`): a presented token that
+//! matches no static token is validated as a JWT. Every 401 carries a `WWW-Authenticate`
+//! challenge (pointing to the RFC 9728 metadata when JWTs are on). Owns no session or MCP logic.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
+use super::jwt::{self, JwtSettings, JwtSettingsError, JwtVerifier};
 use crate::principal::{ANONYMOUS, Principal};
 
 /// The principal of the single token from `SANCTUM_AUTH_TOKEN`.
@@ -27,13 +31,16 @@ pub const DEFAULT_PRINCIPAL: &str = "default";
 /// Shorter tokens are refused at start-up: they can be guessed.
 const MIN_TOKEN_LEN: usize = 16;
 
-/// Authentication settings, as they appear in a tokens file (and, later, in a section of the
-/// main config file): a list of `[[token]]` tables.
+/// Authentication settings, as they appear in a tokens file and in the config file's `[auth]`:
+/// a list of `[[token]]` tables, and optionally one `[jwt]` table.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthSettings {
     #[serde(default, rename = "token")]
     pub tokens: Vec<TokenSource>,
+    /// JWT access tokens from an identity provider, beside the static tokens.
+    #[serde(default)]
+    pub jwt: Option<JwtSettings>,
 }
 
 /// One token: its principal and exactly one place to read it from.
@@ -42,6 +49,9 @@ pub struct AuthSettings {
 pub struct TokenSource {
     /// Who presents this token: recorded in logs and the audit log, and owner of its sessions.
     pub principal: String,
+    /// Groups access rules can name (`groups = ["ops"]`).
+    #[serde(default)]
+    pub groups: Vec<String>,
     /// An environment variable holding the token.
     #[serde(default)]
     pub env: Option<String>,
@@ -57,6 +67,7 @@ impl std::fmt::Debug for TokenSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenSource")
             .field("principal", &self.principal)
+            .field("groups", &self.groups)
             .field("env", &self.env)
             .field("file", &self.file)
             .field("value", &self.value.as_ref().map(|_| "[redacted]"))
@@ -93,8 +104,12 @@ pub enum AuthError {
     BadToken { principal: String },
     #[error("principal name {principal:?}: use 1-64 ASCII letters, digits, `-`, `_`, `.` or `@`")]
     BadPrincipal { principal: String },
+    #[error("token of principal {principal:?}: group {group:?}: use 1-64 ASCII letters, digits, `-`, `_`, `.` or `@`")]
+    BadGroup { principal: String, group: String },
     #[error("two tokens are identical (principals {first:?} and {second:?})")]
     DuplicateToken { first: String, second: String },
+    #[error(transparent)]
+    Jwt(#[from] JwtSettingsError),
     #[error(
         "refusing to serve on {host} without authentication: anyone who can reach the port could call \
          tools. Configure tokens (--auth-tokens-file or SANCTUM_AUTH_TOKEN), bind a loopback address, \
@@ -103,16 +118,26 @@ pub enum AuthError {
     ExposedWithoutTokens { host: IpAddr },
 }
 
-/// The configured tokens, as digests. Empty means authentication is off.
+/// The configured tokens, as digests, and the JWT verifier if `[jwt]` is set. Neither means
+/// authentication is off.
 #[derive(Clone, Default)]
 pub struct Authenticator {
-    tokens: Arc<Vec<(Arc<str>, [u8; 32])>>,
+    tokens: Arc<Vec<KnownToken>>,
+    jwt: Option<JwtVerifier>,
+}
+
+/// One configured token: whom it names, and its digest.
+#[derive(Clone)]
+struct KnownToken {
+    principal: Arc<str>,
+    groups: Arc<[Arc<str>]>,
+    digest: [u8; 32],
 }
 
 impl std::fmt::Debug for Authenticator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let principals: Vec<&str> = self.tokens.iter().map(|(p, _)| &**p).collect();
-        f.debug_struct("Authenticator").field("principals", &principals).finish()
+        let principals: Vec<&str> = self.tokens.iter().map(|t| &*t.principal).collect();
+        f.debug_struct("Authenticator").field("principals", &principals).field("jwt", &self.jwt).finish()
     }
 }
 
@@ -134,6 +159,7 @@ impl Authenticator {
         if let Some(token) = single.filter(|t| !t.is_empty()) {
             settings.tokens.push(TokenSource {
                 principal: DEFAULT_PRINCIPAL.into(),
+                groups: Vec::new(),
                 env: None,
                 file: None,
                 value: Some(token.to_owned()),
@@ -144,11 +170,14 @@ impl Authenticator {
 
     /// Resolve every token source and keep the digests.
     pub fn from_settings(settings: &AuthSettings) -> Result<Self, AuthError> {
-        let mut tokens: Vec<(Arc<str>, [u8; 32])> = Vec::new();
+        let mut tokens: Vec<KnownToken> = Vec::new();
         for source in &settings.tokens {
             let principal = source.principal.clone();
             if !valid_principal(&principal) {
                 return Err(AuthError::BadPrincipal { principal });
+            }
+            if let Some(group) = source.groups.iter().find(|g| !valid_principal(g)) {
+                return Err(AuthError::BadGroup { principal, group: group.clone() });
             }
             let token = match (&source.env, &source.file, &source.value) {
                 (Some(var), None, None) => std::env::var(var)
@@ -168,56 +197,136 @@ impl Authenticator {
                 return Err(AuthError::BadToken { principal });
             }
             let digest = digest(&token);
-            if let Some((first, _)) = tokens.iter().find(|(_, d)| *d == digest) {
-                return Err(AuthError::DuplicateToken { first: first.to_string(), second: principal });
+            if let Some(first) = tokens.iter().find(|t| t.digest == digest) {
+                return Err(AuthError::DuplicateToken { first: first.principal.to_string(), second: principal });
             }
-            tokens.push((Arc::from(principal), digest));
+            let groups = source.groups.iter().map(|g| Arc::from(g.as_str())).collect();
+            tokens.push(KnownToken { principal: Arc::from(principal), groups, digest });
         }
-        Ok(Self { tokens: Arc::new(tokens) })
+        // A token's `sub` may not take a static principal's name: the provider must not be able
+        // to mint an operator-named identity.
+        let names: Vec<&str> = tokens.iter().map(|t| &*t.principal).collect();
+        let jwt = settings.jwt.as_ref().map(|jwt| JwtVerifier::new(jwt, &names)).transpose()?;
+        Ok(Self { tokens: Arc::new(tokens), jwt })
     }
 
     pub fn is_enabled(&self) -> bool {
-        !self.tokens.is_empty()
+        !self.tokens.is_empty() || self.jwt.is_some()
+    }
+
+    /// Start what runs beside requests: the JWKS fetch and its refresh, until `stop`.
+    pub(crate) fn start(&self, stop: tokio_util::sync::CancellationToken) {
+        if let Some(jwt) = &self.jwt {
+            jwt.start(stop);
+        }
+    }
+
+    pub(crate) fn jwt(&self) -> Option<&JwtVerifier> {
+        self.jwt.as_ref()
     }
 
     /// Principal names, for the start-up log.
     pub fn principals(&self) -> Vec<String> {
-        self.tokens.iter().map(|(p, _)| p.to_string()).collect()
+        self.tokens.iter().map(|t| t.principal.to_string()).collect()
     }
 
-    /// Which principal the request's `Authorization` header names, if any.
-    ///
-    /// Letta Code 0.32 over SSE sends a configured header twice, comma-joined (`Bearer T, Bearer
-    /// T`): a header is accepted when every credential in it is the same valid token; any mix
-    /// is refused.
-    fn principal_for(&self, headers: &HeaderMap) -> Option<Arc<str>> {
-        let mut presented: Option<&str> = None;
-        for value in headers.get_all(header::AUTHORIZATION) {
-            let value = value.to_str().ok()?;
-            for credential in value.split(',') {
-                let (scheme, token) = credential.trim().split_once(' ')?;
-                if !scheme.eq_ignore_ascii_case("bearer") {
-                    return None;
-                }
-                let token = token.trim();
-                match presented {
-                    None => presented = Some(token),
-                    // Comparing two presented values leaks nothing about the configured ones.
-                    Some(first) if first == token => {}
-                    Some(_) => return None,
-                }
-            }
-        }
-        let presented = digest(presented?);
-        // Every digest is compared, with no early exit, so timing does not say which matched.
-        let mut found: Option<Arc<str>> = None;
-        for (principal, expected) in self.tokens.iter() {
-            if bool::from(expected.ct_eq(&presented)) {
-                found = Some(Arc::clone(principal));
-            }
-        }
-        found
+    /// Every static token's principal and groups (for `sanctum check`'s access matrix), and
+    /// whether callers not known in advance exist too (JWT principals).
+    pub fn identities(&self) -> (Vec<crate::access::matrix::Identity>, bool) {
+        let identities = self
+            .tokens
+            .iter()
+            .map(|t| crate::access::matrix::Identity {
+                principal: t.principal.to_string(),
+                groups: t.groups.iter().map(ToString::to_string).collect(),
+            })
+            .collect();
+        (identities, self.jwt.is_some())
     }
+
+    /// Which static-token principal the request's `Authorization` header names, if any.
+    #[cfg(test)]
+    fn principal_for(&self, headers: &HeaderMap) -> Option<Identity> {
+        match presented(headers) {
+            Presented::Token(token) => self.static_match(token),
+            Presented::Nothing | Presented::Unusable => None,
+        }
+    }
+
+    fn static_match(&self, token: &str) -> Option<Identity> {
+        let presented = digest(token);
+        // Every digest is compared, with no early exit, so timing does not say which matched.
+        let mut found: Option<&KnownToken> = None;
+        for known in self.tokens.iter() {
+            if bool::from(known.digest.ct_eq(&presented)) {
+                found = Some(known);
+            }
+        }
+        found.map(|t| (Arc::clone(&t.principal), Arc::clone(&t.groups)))
+    }
+
+    /// The principal the request's bearer token names: a static token, else a valid JWT.
+    /// `Err(true)` when a bearer token was presented and refused, `Err(false)` when none was.
+    async fn identify(&self, headers: &HeaderMap) -> Result<Identity, bool> {
+        let token = match presented(headers) {
+            Presented::Token(token) => token,
+            Presented::Nothing => return Err(false),
+            Presented::Unusable => return Err(true),
+        };
+        if let Some(found) = self.static_match(token) {
+            return Ok(found);
+        }
+        let Some(jwt) = &self.jwt else { return Err(true) };
+        match jwt.verify(token).await {
+            Ok(verified) => Ok((verified.subject, verified.groups)),
+            Err(refusal) => {
+                // The reason only: never the token, nor a claim of it.
+                tracing::info!(reason = %refusal, "refused a bearer token: no static token matches and the JWT is not valid");
+                Err(true)
+            }
+        }
+    }
+}
+
+/// A principal's name and groups.
+type Identity = (Arc<str>, Arc<[Arc<str>]>);
+
+/// What the `Authorization` headers carry.
+enum Presented<'a> {
+    /// No header, or no bearer credential in it.
+    Nothing,
+    /// A bearer credential, but not one token: empty, not UTF-8, or mixed with others.
+    Unusable,
+    Token(&'a str),
+}
+
+/// The one bearer token of the request.
+///
+/// Letta Code 0.32 over SSE sends a configured header twice, comma-joined (`Bearer T, Bearer
+/// T`): a header is accepted when every credential in it is the same token; any mix is refused.
+fn presented(headers: &HeaderMap) -> Presented<'_> {
+    let mut presented: Option<&str> = None;
+    let mut bearer = false;
+    for value in headers.get_all(header::AUTHORIZATION) {
+        let Ok(value) = value.to_str() else { return Presented::Unusable };
+        for credential in value.split(',') {
+            let credential = credential.trim();
+            let (scheme, token) = credential.split_once(' ').unwrap_or((credential, ""));
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return if bearer { Presented::Unusable } else { Presented::Nothing };
+            }
+            bearer = true;
+            let token = token.trim();
+            match presented {
+                _ if token.is_empty() => return Presented::Unusable,
+                None => presented = Some(token),
+                // Comparing two presented values leaks nothing about the configured ones.
+                Some(first) if first == token => {}
+                Some(_) => return Presented::Unusable,
+            }
+        }
+    }
+    presented.map_or(Presented::Nothing, Presented::Token)
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -265,24 +374,29 @@ pub(crate) async fn authenticate(State(gate): State<Gate>, mut request: Request,
         )
             .into_response();
     }
-    let name: Arc<str> = if gate.auth.is_enabled() {
-        match gate.auth.principal_for(request.headers()) {
-            Some(principal) => principal,
-            None => {
+    let (name, groups): (Arc<str>, Arc<[Arc<str>]>) = if gate.auth.is_enabled() {
+        match gate.auth.identify(request.headers()).await {
+            Ok(principal) => principal,
+            Err(presented) => {
                 tracing::info!(path = %request.uri().path(), "refused a request without a valid bearer token");
+                let challenge = match gate.auth.jwt() {
+                    Some(jwt) => jwt::metadata::challenge(jwt, request.uri().path(), request.headers(), presented),
+                    // Static tokens only: the plain challenge, as before JWTs existed.
+                    None => HeaderValue::from_static("Bearer"),
+                };
                 return (
                     StatusCode::UNAUTHORIZED,
-                    [(header::WWW_AUTHENTICATE, "Bearer")],
+                    [(header::WWW_AUTHENTICATE, challenge)],
                     "missing or invalid bearer token\n",
                 )
                     .into_response();
             }
         }
     } else {
-        Arc::from(ANONYMOUS)
+        (Arc::from(ANONYMOUS), Arc::from([]))
     };
     tracing::debug!(principal = %name, method = %request.method(), path = %request.uri().path(), "authenticated");
-    let principal = Principal::new(Arc::clone(&name), gate.calls.bucket_for(&name));
+    let principal = Principal::new(Arc::clone(&name), groups, gate.calls.bucket_for(&name));
     request.extensions_mut().insert(principal);
     next.run(request).await
 }
@@ -303,12 +417,14 @@ mod tests {
     fn auth() -> Authenticator {
         let token = |principal: &str, value: &str| TokenSource {
             principal: principal.into(),
+            groups: vec!["ops".into()],
             env: None,
             file: None,
             value: Some(value.into()),
         };
         Authenticator::from_settings(&AuthSettings {
             tokens: vec![token("letta", "letta-token-0123456789"), token("ci", "ci-token-0123456789ab")],
+            jwt: None,
         })
         .expect("valid settings")
     }
@@ -322,22 +438,29 @@ mod tests {
     #[test]
     fn each_token_names_its_principal() {
         let auth = auth();
-        assert_eq!(auth.principal_for(&with("Bearer letta-token-0123456789")).as_deref(), Some("letta"));
-        assert_eq!(auth.principal_for(&with("bearer ci-token-0123456789ab")).as_deref(), Some("ci"));
-        assert_eq!(auth.principal_for(&with("Bearer letta-token-012345678")), None, "a prefix");
-        assert_eq!(auth.principal_for(&with("Basic letta-token-0123456789")), None);
-        assert_eq!(auth.principal_for(&HeaderMap::new()), None);
+        assert_eq!(auth.principal_for(&with("Bearer letta-token-0123456789")).map(|p| p.0).as_deref(), Some("letta"));
+        assert_eq!(auth.principal_for(&with("bearer ci-token-0123456789ab")).map(|p| p.0).as_deref(), Some("ci"));
+        assert!(auth.principal_for(&with("Bearer letta-token-012345678")).is_none(), "a prefix");
+        assert!(auth.principal_for(&with("Basic letta-token-0123456789")).is_none());
+        assert!(auth.principal_for(&HeaderMap::new()).is_none());
+        let (_, groups) = auth.principal_for(&with("Bearer letta-token-0123456789")).expect("known");
+        assert_eq!(groups.iter().map(|g| &**g).collect::<Vec<_>>(), ["ops"]);
+        let bad_group = toml::from_str::<AuthSettings>(
+            "[[token]]\nprincipal = \"a\"\ngroups = [\"o ps\"]\nvalue = \"0123456789abcdef\"",
+        )
+        .expect("parses");
+        assert!(matches!(Authenticator::from_settings(&bad_group), Err(AuthError::BadGroup { .. })));
     }
 
     #[test]
     fn a_repeated_token_is_accepted_and_a_mix_is_not() {
         let auth = auth();
         let twice = "Bearer letta-token-0123456789, Bearer letta-token-0123456789";
-        assert_eq!(auth.principal_for(&with(twice)).as_deref(), Some("letta"));
+        assert_eq!(auth.principal_for(&with(twice)).map(|p| p.0).as_deref(), Some("letta"));
         let mixed = "Bearer letta-token-0123456789, Bearer ci-token-0123456789ab";
-        assert_eq!(auth.principal_for(&with(mixed)), None);
+        assert!(auth.principal_for(&with(mixed)).is_none());
         let with_junk = "Bearer letta-token-0123456789, Bearer wrong-token-0000000000";
-        assert_eq!(auth.principal_for(&with(with_junk)), None);
+        assert!(auth.principal_for(&with(with_junk)).is_none());
     }
 
     #[test]

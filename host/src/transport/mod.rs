@@ -13,6 +13,7 @@ mod accept;
 pub mod auth;
 mod host_check;
 mod jsonrpc;
+mod jwt;
 pub mod limits;
 mod origin;
 mod outbox;
@@ -22,6 +23,7 @@ mod sse;
 
 pub use accept::{HEADER_READ_TIMEOUT, WRITE_STALL_TIMEOUT};
 pub use auth::{AuthError, AuthSettings, Authenticator, check_exposure};
+pub use jwt::{JwtSettings, JwtSettingsError};
 pub use limits::FrontDoorLimits;
 
 use std::sync::Arc;
@@ -101,6 +103,12 @@ pub fn router(mcp: McpServer, options: RouterOptions) -> Router {
         manager: Arc::clone(&sessions),
         max_body_bytes: limits.max_body_bytes,
     };
+    // The JWKS fetch starts with the server, not with the first token.
+    options.auth.start(options.shutdown.clone());
+    let metadata = options.auth.jwt().map(|verifier| jwt::metadata::Metadata {
+        verifier: verifier.clone(),
+        hosts: host_check::AllowedHosts::new(allowed_hosts.clone()),
+    });
     let gate = auth::Gate {
         auth: options.auth.clone(),
         calls: limits::CallLimiter::new(limits.calls_per_minute, limits.call_burst),
@@ -143,11 +151,19 @@ pub fn router(mcp: McpServer, options: RouterOptions) -> Router {
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(BODY_TIMEOUT))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(limits.max_body_bytes));
 
-    Router::new()
+    let mut app = Router::new()
         .merge(front_door)
         .route("/healthz", get(healthz).with_state(mcp))
-        .route("/readyz", get(readyz).with_state(operations))
-        .layer(axum::middleware::from_fn(request_id::tag))
+        .route("/readyz", get(readyz).with_state(operations));
+    // RFC 9728 metadata: open (it says how to get a token), and only when JWTs are on (404
+    // otherwise, like any unknown path).
+    if let Some(metadata) = metadata {
+        for path in ["", "/mcp", "/sse"] {
+            let path = format!("{}{path}", jwt::metadata::WELL_KNOWN);
+            app = app.route(&path, get(jwt::metadata::serve).with_state(metadata.clone()));
+        }
+    }
+    app.layer(axum::middleware::from_fn(request_id::tag))
 }
 
 /// rmcp answers a session-ending `DELETE` with 202; the Python clients expect 200 or 204 and

@@ -7,6 +7,9 @@
 // A test binary exports nothing; `pub` here only shares helpers between its modules.
 #![allow(unreachable_pub)]
 
+mod access;
+mod approvals;
+mod approvals_admin;
 mod architecture;
 mod bare_names;
 mod botfather;
@@ -20,6 +23,7 @@ mod devops;
 mod escapes;
 mod front_door;
 mod identity;
+mod jwt;
 mod legacy_http;
 mod loading;
 mod network;

@@ -219,23 +219,10 @@ async fn connect(addresses: &[SocketAddr], timeout: Duration) -> Result<TcpStrea
     Err(failed(last))
 }
 
-/// One client configuration for the process: building the root store is work no request needs
-/// to repeat.
+/// The process's one client TLS configuration (ring, webpki roots), shared with the host's own
+/// outgoing requests.
 fn tls_config() -> Result<Arc<rustls::ClientConfig>, Refused> {
-    static CONFIG: std::sync::OnceLock<Option<Arc<rustls::ClientConfig>>> = std::sync::OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
-            let config =
-                rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                    .with_safe_default_protocol_versions()
-                    .ok()?
-                    .with_root_certificates(roots)
-                    .with_no_client_auth();
-            Some(Arc::new(config))
-        })
-        .clone()
-        .ok_or_else(|| failed(Error::TlsProtocolError))
+    crate::egress::tls_client_config().ok_or_else(|| failed(Error::TlsProtocolError))
 }
 
 async fn tls_connect(host: &str, stream: TcpStream) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Refused> {

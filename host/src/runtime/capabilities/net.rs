@@ -1,70 +1,9 @@
-//! Which IP addresses a plugin's request may reach. Public addresses only, unless the operator
-//! allowed a range for that destination: loopback, private, link-local (where cloud metadata
-//! lives), unique-local, CGNAT and reserved ranges are refused, and so is any IPv6 form that
-//! embeds one of them (IPv4-mapped, NAT64, 6to4). Decimal, hex or octal spellings of an IPv4
-//! address are caught too, because the check runs on resolved addresses, not on the text.
+//! Which IP addresses a plugin's request may reach: the one address check of the `egress` leaf
+//! (public addresses only, unless the grant allows a range), shared with the host's own
+//! outgoing requests so both refuse exactly the same destinations. Kept as a module so the
+//! capability's tests below pin that behaviour where the capability uses it.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// Why `ip` may not be reached, or `None` if it may.
-pub(crate) fn refusal(ip: IpAddr, allowed: &[ipnet::IpNet]) -> Option<&'static str> {
-    if allowed.iter().any(|range| range.contains(&ip)) {
-        return None;
-    }
-    match ip {
-        IpAddr::V4(v4) => v4_refusal(v4),
-        IpAddr::V6(v6) => v6_refusal(v6),
-    }
-}
-
-fn v4_refusal(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, c, _] = ip.octets();
-    if ip.is_loopback() {
-        Some("a loopback address")
-    } else if ip.is_private() {
-        Some("a private address")
-    } else if ip.is_link_local() {
-        Some("a link-local address (cloud metadata services live there)")
-    } else if ip.is_unspecified() || a == 0 {
-        Some("the unspecified/this-network range")
-    } else if ip.is_broadcast() || ip.is_multicast() || a >= 240 {
-        Some("a broadcast, multicast or reserved address")
-    } else if a == 100 && (64..128).contains(&b) {
-        Some("the shared (CGNAT) address space")
-    } else if (a == 192 && b == 0 && c == 0) || (a == 198 && (18..20).contains(&b)) {
-        Some("an IETF special-purpose address")
-    } else {
-        None
-    }
-}
-
-fn v6_refusal(ip: Ipv6Addr) -> Option<&'static str> {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return v4_refusal(v4).map(|_| "an IPv4-mapped form of a non-public address");
-    }
-    let segments = ip.segments();
-    if ip.is_loopback() || ip.is_unspecified() {
-        return Some("a loopback or unspecified address");
-    }
-    if ip.is_multicast() {
-        return Some("a multicast address");
-    }
-    if segments[0] & 0xfe00 == 0xfc00 {
-        return Some("a unique-local address (fd00:ec2::254 and other metadata services live there)");
-    }
-    if segments[0] & 0xffc0 == 0xfe80 || segments[0] & 0xffc0 == 0xfec0 {
-        return Some("a link-local or site-local address");
-    }
-    // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address inside.
-    let embedded = if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        Some(Ipv4Addr::new((segments[6] >> 8) as u8, segments[6] as u8, (segments[7] >> 8) as u8, segments[7] as u8))
-    } else if segments[0] == 0x2002 {
-        Some(Ipv4Addr::new((segments[1] >> 8) as u8, segments[1] as u8, (segments[2] >> 8) as u8, segments[2] as u8))
-    } else {
-        None
-    };
-    embedded.and_then(v4_refusal).map(|_| "an IPv6 form (NAT64/6to4) of a non-public address")
-}
+pub(crate) use crate::egress::refusal;
 
 #[cfg(test)]
 mod tests {

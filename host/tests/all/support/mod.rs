@@ -1,6 +1,7 @@
 //! Test scaffolding: start the real server on port 0 over a chosen set of plugin files, and
 //! connect real rmcp clients to it.
 
+pub mod oidc;
 pub mod raw_sse;
 pub mod sse_client;
 pub mod sse_events;
@@ -63,6 +64,8 @@ pub fn shared_compile_cache() -> PathBuf {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub app_registry: Arc<sanctum::registry::Registry>,
+    /// The server's approvals book (what the admin plane decides on).
+    pub approvals: sanctum::approvals::Approvals,
     pub load_errors: Vec<String>,
     pub refusals: Vec<String>,
     shutdown: CancellationToken,
@@ -90,12 +93,13 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let app_registry = Arc::clone(&app.registry);
+        let approvals = app.approvals.clone();
         let load_errors = app.load_errors.iter().map(ToString::to_string).collect();
         let refusals = app.refusals.iter().map(ToString::to_string).collect();
         // Served as `main` serves: dropping the server is its SIGTERM.
         let shutdown = CancellationToken::new();
         tokio::spawn(sanctum::app::run(listener, app, shutdown.clone().cancelled_owned()));
-        Self { addr, app_registry, load_errors, refusals, shutdown, audit_path, _dir: dir }
+        Self { addr, app_registry, approvals, load_errors, refusals, shutdown, audit_path, _dir: dir }
     }
 
     /// The audit records written so far, parsed (empty if none yet).
@@ -114,6 +118,13 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+}
+
+impl TestServer {
+    /// Start the shutdown `main` starts on SIGTERM (dropping the server does too).
+    pub fn stop(&self) {
+        self.shutdown.cancel();
     }
 }
 

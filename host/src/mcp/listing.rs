@@ -1,0 +1,152 @@
+//! Per-caller tool listings: each caller (principal, groups, agent) sees only the tools the
+//! access rules could let it call, and a tool that needs an operator's approval says so.
+//!
+//! Listings are rendered once per registry generation and caller, and reused: `tools/list` runs
+//! on every Letta operation, while reloads and policy changes are rare. The cache is bounded in
+//! callers and starts over at each generation, so no listing outlives a reload, a pin change
+//! or a policy change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use rmcp::RoleServer;
+use rmcp::model::{MetaObject, Tool, ToolAnnotations};
+use rmcp::service::RequestContext;
+
+use crate::access::{Caller, Listed};
+use crate::principal::{ANONYMOUS, Principal};
+use crate::registry::{Registry, ToolSpec};
+
+/// Callers whose listings are kept per generation; past it the cache starts over (a client
+/// inventing agent ids costs renders, never memory).
+const MAX_CACHED_CALLERS: usize = 1024;
+
+/// Longest agent id kept; it is client-asserted text headed for logs and rules.
+const MAX_AGENT_ID: usize = 128;
+
+/// Who is asking, as far as listings and access rules can tell.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct CallerKey {
+    pub(crate) principal: Arc<str>,
+    pub(crate) groups: Arc<[Arc<str>]>,
+    pub(crate) agent: Option<Arc<str>>,
+}
+
+impl CallerKey {
+    /// The caller of a request: the transport's principal (anonymous when the request did not
+    /// come over HTTP) and the `X-Agent-Id` header.
+    pub(crate) fn of(extensions: &rmcp::model::Extensions) -> Self {
+        let parts = extensions.get::<http::request::Parts>();
+        let principal = parts.and_then(|p| p.extensions.get::<Principal>());
+        Self {
+            principal: principal.map_or_else(|| Arc::from(ANONYMOUS), |p| Arc::from(p.name())),
+            groups: principal.map_or_else(|| Arc::from([]), |p| Arc::clone(p.groups())),
+            agent: parts.and_then(|p| agent_id(&p.headers)).map(Arc::from),
+        }
+    }
+
+    pub(crate) fn from_request(ctx: &RequestContext<RoleServer>) -> Self {
+        Self::of(&ctx.extensions)
+    }
+
+    pub(crate) fn caller(&self) -> Caller<'_> {
+        Caller { principal: &self.principal, groups: &self.groups, agent: self.agent.as_deref() }
+    }
+}
+
+/// Letta sends `X-Agent-Id` on every request: printable ASCII, bounded, or nothing.
+pub(crate) fn agent_id(headers: &http::HeaderMap) -> Option<String> {
+    let value = headers.get("x-agent-id")?.to_str().ok()?;
+    let clean: String = value.chars().filter(|c| c.is_ascii_graphic()).take(MAX_AGENT_ID).collect();
+    (!clean.is_empty()).then_some(clean)
+}
+
+/// One caller's rendered listing.
+#[derive(Debug, Clone)]
+pub(crate) struct Listing {
+    pub(crate) tools: Arc<Vec<Tool>>,
+    /// Equal for two listings exactly when a client would see the same tools.
+    pub(crate) fingerprint: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Listings {
+    cache: Mutex<Cache>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    generation: u64,
+    by_caller: HashMap<CallerKey, Listing>,
+}
+
+impl Listings {
+    /// `key`'s listing of the registry's current generation.
+    pub(crate) fn get(&self, registry: &Registry, key: &CallerKey) -> Listing {
+        // Read the generation before the tools: a change in between is then seen next time.
+        let generation = registry.generation();
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.generation != generation {
+                cache.generation = generation;
+                cache.by_caller.clear();
+            }
+            if let Some(listing) = cache.by_caller.get(key) {
+                return listing.clone();
+            }
+        }
+        let (tools, fingerprint) = registry.tools_for(&key.caller());
+        let listing = Listing {
+            tools: Arc::new(tools.iter().map(|(spec, listed)| render_tool(spec, *listed)).collect()),
+            fingerprint,
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.generation == generation {
+            if cache.by_caller.len() >= MAX_CACHED_CALLERS {
+                cache.by_caller.clear();
+            }
+            cache.by_caller.insert(key.clone(), listing.clone());
+        }
+        listing
+    }
+}
+
+/// A tool as MCP lists it. A tool needing approval says so where models read (the description)
+/// and where programs read (`_meta["sanctum/approval"]`: `always` or `conditional`).
+pub(crate) fn render_tool(spec: &ToolSpec, listed: Listed) -> Tool {
+    let a = spec.annotations;
+    let mut annotations = ToolAnnotations::new();
+    annotations.read_only_hint = a.read_only;
+    annotations.destructive_hint = a.destructive;
+    annotations.idempotent_hint = a.idempotent;
+    annotations.open_world_hint = a.open_world;
+    let (note, approval) = match listed {
+        Listed::Open => (None, None),
+        Listed::Approval => (
+            Some("Every call waits for an operator's approval before it runs; the result comes once a person decides."),
+            Some("always"),
+        ),
+        Listed::SometimesApproval => (
+            Some("Some calls (depending on their arguments) wait for an operator's approval before they run."),
+            Some("conditional"),
+        ),
+    };
+    let description = match note {
+        Some(note) => format!("{}\n\n{note}", spec.description),
+        None => spec.description.clone(),
+    };
+    let mut tool = Tool::new(spec.name.as_str().to_owned(), description, Arc::clone(&spec.input_schema))
+        .with_annotations(annotations);
+    if let Some(title) = &spec.title {
+        tool = tool.with_title(title.clone());
+    }
+    if let Some(schema) = &spec.output_schema {
+        tool = tool.with_raw_output_schema(Arc::clone(schema));
+    }
+    if let Some(approval) = approval {
+        let mut meta = serde_json::Map::new();
+        meta.insert("sanctum/approval".into(), approval.into());
+        tool.meta = Some(MetaObject(meta));
+    }
+    tool
+}
