@@ -1,11 +1,61 @@
-//! The SHA-256 of a component file: what identifies the exact code an operator approved.
+//! The SHA-256 of a component file: what identifies the exact code an operator approved; and
+//! of a JSON value in canonical form: what ties a pinned tool definition, or the audit records
+//! and approval of one call, to exact contents without keeping them.
 //!
 //! A leaf like `ids`: the plugin set computes it, the policy pins it, the runtime stamps it on
 //! audit records, `sanctum plugins list` and `health` show it. It never comes from the plugin.
 
 use std::fmt;
 
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
+
+/// JSON with object keys sorted at every depth and no whitespace: equal values always hash alike.
+pub fn canonical_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+/// SHA-256 of `value`'s canonical JSON, in lowercase hex.
+pub fn json_sha256(value: &Value) -> String {
+    hex(&Sha256::digest(canonical_json(value).as_bytes()))
+}
+
+/// Lowercase hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
 
 /// SHA-256 of a `.wasm` file's bytes.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

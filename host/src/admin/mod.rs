@@ -184,15 +184,53 @@ async fn operator_from_token(mut request: Request, next: Next) -> Response {
 }
 
 async fn serve_http(listener: TcpListener, router: Router, stop: CancellationToken) {
+    let accept = || async { listener.accept().await.map(|(stream, _)| stream) };
+    accept_until_stopped(accept, |_| router.clone(), &stop).await.wait().await;
+}
+
+async fn serve_socket(listener: UnixListener, bound: socket::BoundSocket, api: Router, stop: CancellationToken) {
+    let accept = || async { listener.accept().await.map(|(stream, _)| stream) };
+    // Each connection is one operator: the kernel says who, and every request carries it.
+    let route = |stream: &tokio::net::UnixStream| match socket::peer(stream) {
+        Ok(operator) => api.clone().layer(axum::Extension(Operator(operator))),
+        Err(reason) => {
+            tracing::warn!(%reason, "refused an admin socket peer");
+            Router::new().fallback(move || {
+                let reason = reason.clone();
+                async move { api::error(StatusCode::FORBIDDEN, reason) }
+            })
+        }
+    };
+    let connections = accept_until_stopped(accept, route, &stop).await;
+    drop(listener);
+    // The path goes before the wait: no client should find a socket nobody accepts on.
+    drop(bound);
+    connections.wait().await;
+}
+
+/// Accept connections (at most [`MAX_CONNECTIONS`] at once; more are closed) and serve each
+/// with the router `route` picks for it, until `stop`. Returns the closed tracker of the
+/// connections still finishing; the HTTP listener waits on it at once, the socket after
+/// removing its path.
+async fn accept_until_stopped<S, A, F>(
+    mut accept: A,
+    route: impl Fn(&S) -> Router,
+    stop: &CancellationToken,
+) -> TaskTracker
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: FnMut() -> F,
+    F: std::future::Future<Output = std::io::Result<S>>,
+{
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let connections = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = accept() => accepted,
             () = stop.cancelled() => break,
         };
         let stream = match accepted {
-            Ok((stream, _)) => stream,
+            Ok(stream) => stream,
             Err(e) => {
                 tracing::warn!(error = %e, "accepting an admin connection failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -203,58 +241,14 @@ async fn serve_http(listener: TcpListener, router: Router, stop: CancellationTok
             tracing::warn!("too many admin connections; closing one");
             continue;
         };
-        let (router, stop) = (router.clone(), stop.clone());
+        let (router, stop) = (route(&stream), stop.clone());
         connections.spawn(async move {
             serve_connection(stream, router, stop).await;
             drop(slot);
         });
     }
     connections.close();
-    connections.wait().await;
-}
-
-async fn serve_socket(listener: UnixListener, bound: socket::BoundSocket, api: Router, stop: CancellationToken) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let connections = TaskTracker::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = stop.cancelled() => break,
-        };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "accepting an admin socket connection failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            tracing::warn!("too many admin connections; closing one");
-            continue;
-        };
-        // Each connection is one operator: the kernel says who, and every request carries it.
-        let router = match socket::peer(&stream) {
-            Ok(operator) => api.clone().layer(axum::Extension(Operator(operator))),
-            Err(reason) => {
-                tracing::warn!(%reason, "refused an admin socket peer");
-                Router::new().fallback(move || {
-                    let reason = reason.clone();
-                    async move { api::error(StatusCode::FORBIDDEN, reason) }
-                })
-            }
-        };
-        let stop = stop.clone();
-        connections.spawn(async move {
-            serve_connection(stream, router, stop).await;
-            drop(slot);
-        });
-    }
-    drop(listener);
-    // The path goes before the wait: no client should find a socket nobody accepts on.
-    drop(bound);
-    connections.close();
-    connections.wait().await;
+    connections
 }
 
 /// One HTTP/1.1 connection, with a header read timeout and an overall deadline; finishes its

@@ -5,7 +5,6 @@
 //! optional-null rule), so what was decided is what runs.
 
 use serde_json::Value;
-use sha2::{Digest as _, Sha256};
 
 use super::CallError;
 use crate::access::{Bound, Caller, Decision, Effect, RuleRef};
@@ -72,8 +71,7 @@ fn record(access: &Bound, audit: &Audit, tool: &str, args: &Value, ctx: &CallCon
 /// SHA-256 of the arguments' JSON: ties audit records to exact arguments without holding them.
 pub(crate) fn arguments_digest(args: &Value) -> String {
     // The approvals book hashes the same canonical form, so the records of one call agree.
-    let digest = Sha256::digest(crate::approvals::canonical_json(args).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::digest::json_sha256(args)
 }
 
 /// Whether the effect lets the call go on without anyone's approval.
