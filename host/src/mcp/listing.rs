@@ -54,11 +54,35 @@ impl CallerKey {
     }
 }
 
-/// Letta sends `X-Agent-Id` on every request: printable ASCII, bounded, or nothing.
+/// Letta sends `X-Agent-Id` on every request: printable ASCII, bounded, or nothing. Letta Code
+/// over SSE sends a configured header twice, comma-joined (`a, a`): one value repeated is that
+/// value; different values are kept as sent, which names no agent a rule can list.
 pub(crate) fn agent_id(headers: &http::HeaderMap) -> Option<String> {
     let value = headers.get("x-agent-id")?.to_str().ok()?;
+    let mut parts = value.split(',').map(str::trim);
+    let first = parts.next().unwrap_or_default();
+    let value = if !first.is_empty() && parts.all(|p| p == first) { first } else { value };
     let clean: String = value.chars().filter(|c| c.is_ascii_graphic()).take(MAX_AGENT_ID).collect();
     (!clean.is_empty()).then_some(clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_id_sent_twice_is_one_agent_and_two_agents_are_none_of_them() {
+        let of = |value: &str| {
+            let mut headers = http::HeaderMap::new();
+            headers.insert("x-agent-id", value.parse().expect("header"));
+            agent_id(&headers)
+        };
+        assert_eq!(of("ops-agent").as_deref(), Some("ops-agent"));
+        assert_eq!(of("ops-agent, ops-agent").as_deref(), Some("ops-agent"));
+        assert_eq!(of("ops-agent, support-agent").as_deref(), Some("ops-agent,support-agent"));
+        assert_eq!(of("  "), None);
+        assert_eq!(of(&"a".repeat(500)).map(|a| a.len()), Some(MAX_AGENT_ID));
+    }
 }
 
 /// One caller's rendered listing.
