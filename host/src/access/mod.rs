@@ -67,12 +67,16 @@ pub struct Rule {
 impl Rule {
     /// Whether the rule is for `caller`.
     pub fn names(&self, caller: &Caller<'_>) -> bool {
-        let by_identity = (self.principals.is_empty() && self.groups.is_empty())
-            || self.principals.iter().any(|p| p == caller.principal)
-            || self.groups.iter().any(|g| caller.groups.iter().any(|c| **c == **g));
         let by_agent =
             self.agents.is_empty() || caller.agent.is_some_and(|agent| self.agents.iter().any(|a| a == agent));
-        by_identity && by_agent
+        self.names_identity(caller) && by_agent
+    }
+
+    /// Whether the rule is for `caller` by principal or group, whatever the agent.
+    pub fn names_identity(&self, caller: &Caller<'_>) -> bool {
+        (self.principals.is_empty() && self.groups.is_empty())
+            || self.principals.iter().any(|p| p == caller.principal)
+            || self.groups.iter().any(|g| caller.groups.iter().any(|c| **c == **g))
     }
 
     pub fn covers_tool(&self, tool: &str) -> bool {

@@ -175,3 +175,25 @@ fn a_hundred_rules_decide_quickly_enough_to_not_matter() {
     assert_eq!(decision.rule.map(|r| r.index), Some(100));
     assert_eq!(b.decide(&caller, "devops__status", &json!({})).effect, Effect::Deny);
 }
+
+#[test]
+fn policies_are_bounded_in_rules_and_in_what_each_rule_carries() {
+    let error = |text: &str| {
+        let section: AccessSection = toml::from_str(text).expect("parses");
+        section.compile().expect_err("refused")
+    };
+    let rule = "[[rule]]\ntools = [\"*\"]\neffect = \"allow\"\n";
+    let too_many = format!("default = \"deny\"\n{}", rule.repeat(1001));
+    assert_eq!(error(&too_many).key, "access.rule");
+    let at_limit = format!("default = \"deny\"\n{}", rule.repeat(1000));
+    let section: AccessSection = toml::from_str(&at_limit).expect("parses");
+    assert_eq!(section.compile().expect("1000 rules are allowed").rules().len(), 1000);
+    let tools: Vec<String> = (0..65).map(|i| format!("\"t{i}\"")).collect();
+    let wide = format!("default = \"deny\"\n[[rule]]\ntools = [{}]\neffect = \"allow\"\n", tools.join(", "));
+    assert_eq!(error(&wide).key, "access.rule[0].tools");
+    let long_agent = format!("default = \"deny\"\n{rule}agents = [\"{}\"]\n", "a".repeat(129));
+    assert_eq!(error(&long_agent).key, "access.rule[0].agents");
+    let long_pointer =
+        format!("default = \"deny\"\n{rule}when = [{{ pointer = \"/{}\", equals = 1 }}]\n", "p".repeat(256));
+    assert_eq!(error(&long_pointer).key, "access.rule[0].when[0].pointer");
+}

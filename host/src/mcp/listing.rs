@@ -83,6 +83,23 @@ mod tests {
         assert_eq!(of("  "), None);
         assert_eq!(of(&"a".repeat(500)).map(|a| a.len()), Some(MAX_AGENT_ID));
     }
+
+    #[tokio::test]
+    async fn the_cache_holds_at_most_its_bound_of_callers() {
+        let (registry, _, _) = crate::registry::tests::echo_registry(crate::pins::Pins::disabled()).await;
+        let listings = Listings::default();
+        for i in 0..=MAX_CACHED_CALLERS + 10 {
+            let key = CallerKey {
+                principal: Arc::from("p"),
+                groups: Arc::from([]),
+                agent: Some(Arc::from(format!("agent-{i}"))),
+            };
+            let listing = listings.get(&registry, &key);
+            assert!(!listing.tools.is_empty());
+            let cached = listings.cache.lock().expect("lock").by_caller.len();
+            assert!(cached <= MAX_CACHED_CALLERS, "{cached} callers cached");
+        }
+    }
 }
 
 /// One caller's rendered listing.

@@ -19,7 +19,6 @@ use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::net;
 use crate::audit::{AuditRecord, CapabilityOutcome};
 use crate::model::{HttpGrant, SecretPlace};
 use crate::runtime::sandbox::CallScope;
@@ -153,7 +152,7 @@ async fn send(
     let timeout = grant.timeout.min(remaining);
     let addresses = resolve(target, timeout).await?;
     for address in &addresses {
-        if let Some(reason) = net::refusal(address.ip(), &grant.allowed_ranges) {
+        if let Some(reason) = crate::egress::refusal(address.ip(), &grant.allowed_ranges) {
             return Err(Refused::Denied(format!("{} resolves to {reason}", target.host)));
         }
     }

@@ -5,5 +5,4 @@
 pub(crate) mod config;
 pub(crate) mod containment;
 pub(crate) mod http;
-mod net;
 pub(crate) mod process;
