@@ -7,8 +7,8 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --profile dist -p sanctum --locked
-# The only writable places: the compile cache and the tool-pin file (mount volumes there when
-# the root filesystem is read-only). Made here because the runtime image has no shell.
+# The only writable places: the compile cache, and the tool-pin file and jobs directory (mount
+# volumes there when the root filesystem is read-only). Made here because the runtime image has no shell.
 RUN mkdir -p /out/var/cache/sanctum /out/var/lib/sanctum
 
 FROM gcr.io/distroless/cc-debian12:nonroot
@@ -21,6 +21,7 @@ ENV SANCTUM_HOST=0.0.0.0 \
     SANCTUM_PLUGINS_DIR=/app/plugins \
     SANCTUM_CACHE_DIR=/var/cache/sanctum \
     SANCTUM_PINS=/var/lib/sanctum/pins.json \
+    SANCTUM_JOBS_DIR=/var/lib/sanctum/jobs \
     SANCTUM_LOG_FORMAT=json
 EXPOSE 8000
 USER nonroot

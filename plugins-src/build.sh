@@ -15,7 +15,9 @@
 #   validator             -> host/assets/validator.wasm (the host's own JSON Schema validator, embedded)
 #   fixtures/bench        -> tests/plugins/bench00.wasm (the load benchmark's plugin; host/benches/load/)
 # Not built here: tests/plugins/world_0_1.wasm, a frozen copy of pinned_v1.wasm as built against
-# sanctum:plugin@0.1.0, kept to test that the host refuses an old world by its version.
+# sanctum:plugin@0.1.0, kept to test that the host refuses an old world by its version; and
+# tests/plugins/echo_before_jobs.wasm, echo as built before the `jobs` interface was added to
+# the 0.2 world, kept to test that such a component still loads.
 #
 # Usage: plugins-src/build.sh [--check]
 #   --check  build into a temporary directory and fail, naming each file, if a committed .wasm

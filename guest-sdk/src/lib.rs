@@ -43,10 +43,12 @@
 //!
 //! Each call runs in a fresh instance with only what the operator granted. Besides its
 //! arguments a tool may use [`log`], [`progress`], [`is_cancelled`] and [`agent_id`], and, when
-//! granted, [`process`] (named commands), [`http`] (named origins) and [`config`]; granted
-//! directories and environment variables are reached with plain `std::fs` and `std::env`.
-//! Off wasm these services fall back to stderr, no-ops and "not available" errors, so tools can
-//! be unit-tested natively by calling [`Tool::call`] directly.
+//! granted, [`process`] (named commands), [`jobs`] (named commands run in the background and
+//! followed from later calls), [`http`] (named origins) and [`config`]; granted directories and
+//! environment variables are reached with plain `std::fs` and `std::env`. Off wasm these
+//! services fall back to stderr, no-ops and "not available" errors, and jobs to a fake
+//! supervisor the test scripts ([`jobs::stand_in`]), so tools can be unit-tested natively by
+//! calling [`Tool::call`] directly.
 
 // Lets the generated code name this crate by the same absolute path (`::sanctum_guest`) both
 // here and in plugin crates, where the `plugin!` macro expands.
@@ -57,6 +59,7 @@ pub mod config;
 mod error;
 mod host;
 pub mod http;
+pub mod jobs;
 pub mod log;
 mod macros;
 mod names;

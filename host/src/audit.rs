@@ -92,6 +92,28 @@ pub enum AuditRecord<'a> {
         outcome: CapabilityOutcome,
         duration_ms: f64,
     },
+    /// One step of a host-supervised job (`runtime/jobs/`): `started`, `failed` (could not
+    /// start), `refused` (the grant or its arguments), `finished` (exited, or died of a signal),
+    /// `timed_out`, `cancelled`, `shutdown`, or `lost` (found running after a restart).
+    /// Never the arguments' values.
+    Job {
+        plugin: &'a str,
+        plugin_sha256: &'a str,
+        /// The tool whose call started (or tried to start) the job; for `cancelled`, the one
+        /// whose call cancelled it (with that version's `plugin_sha256` and agent).
+        tool: &'a str,
+        /// From the client's `X-Agent-Id` header: asserted by the client, not verified.
+        agent_id: Option<&'a str>,
+        /// Absent when no job was made.
+        job: Option<&'a str>,
+        command: &'a str,
+        step: &'a str,
+        exit_status: Option<i32>,
+        signal: Option<i32>,
+        reason: Option<&'a str>,
+        duration_ms: Option<f64>,
+        descendants_killed: Option<u32>,
+    },
     /// One step of a call held for an operator's approval (`approvals.rs`): `requested`,
     /// `approved`, `denied`, `expired`, `abandoned` (the caller left; nothing ran) or `ran`.
     /// The arguments appear only as the SHA-256 of their canonical JSON, which ties the record
@@ -131,6 +153,9 @@ impl Audit {
     pub fn record(&self, record: &AuditRecord<'_>) {
         if let AuditRecord::Capability { kind, outcome: CapabilityOutcome::Denied { .. }, .. } = record {
             self.metrics.capability_denied(kind);
+        }
+        if let AuditRecord::Job { step: "refused", .. } = record {
+            self.metrics.capability_denied("job");
         }
         let Some(sink) = &self.sink else { return };
         #[derive(Serialize)]

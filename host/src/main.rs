@@ -121,6 +121,8 @@ async fn check(mut args: ServeArgs) -> anyhow::Result<()> {
     args.watch = false;
     args.approvals.admin_socket = Some("off".into());
     args.approvals.admin_listen = None;
+    // Opening the jobs directory would mark a running server's jobs as lost.
+    args.jobs_dir = Some("off".into());
     let app = sanctum::app::build(&args).await?;
     let mut problems = 0;
     #[allow(clippy::print_stdout)]

@@ -105,6 +105,38 @@ pub struct Metrics {
     calls_in_flight: Gauge,
     open_sessions: Family<TransportLabel, Gauge>,
     approvals: ApprovalMetrics,
+    jobs: JobMetrics,
+}
+
+/// Host-supervised jobs: how many run, and how long finished ones took, by how they ended.
+#[derive(Clone)]
+struct JobMetrics {
+    running: Gauge,
+    seconds: Family<OutcomeLabel, Histogram, fn() -> Histogram>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+/// Job durations: 100 ms to about 1.8 days, quadrupling.
+fn job_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.1, 4.0, 12))
+}
+
+impl JobMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let running = Gauge::default();
+        registry.register("jobs_running", "Host-supervised jobs running now", running.clone());
+        let seconds: Family<OutcomeLabel, Histogram, fn() -> Histogram> = Family::new_with_constructor(job_histogram);
+        registry.register(
+            "job_duration_seconds",
+            "How long finished jobs ran, by outcome (exited, signaled, timeout, cancelled, shutdown, lost)",
+            seconds.clone(),
+        );
+        Self { running, seconds }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -160,6 +192,7 @@ impl Metrics {
         let open_sessions = Family::<TransportLabel, Gauge>::default();
         registry.register("open_sessions", "Open MCP sessions, by transport", open_sessions.clone());
         let approvals = ApprovalMetrics::register(&mut registry);
+        let jobs = JobMetrics::register(&mut registry);
         Self {
             registry: Arc::new(Mutex::new(registry)),
             calls,
@@ -171,6 +204,7 @@ impl Metrics {
             calls_in_flight,
             open_sessions,
             approvals,
+            jobs,
         }
     }
 
@@ -254,6 +288,16 @@ impl Metrics {
     /// Calls waiting for an operator's approval now.
     pub fn set_approvals_pending(&self, pending: usize) {
         self.approvals.pending.set(i64::try_from(pending).unwrap_or(i64::MAX));
+    }
+
+    /// Host-supervised jobs running now.
+    pub fn set_jobs_running(&self, running: usize) {
+        self.jobs.running.set(i64::try_from(running).unwrap_or(i64::MAX));
+    }
+
+    /// A job ended (`outcome` from the supervisor's closed set) after `elapsed`.
+    pub fn job_finished(&self, outcome: &str, elapsed: Duration) {
+        self.jobs.seconds.get_or_create(&OutcomeLabel { outcome: outcome.to_owned() }).observe(elapsed.as_secs_f64());
     }
 
     /// One step of a held call (`step` comes from the approvals book's closed set).

@@ -71,6 +71,8 @@ pub struct App {
     pub approvals: Approvals,
     /// The operators' admin plane over `approvals`: serves until `shutdown.stop`.
     pub admin: AdminPlane,
+    /// Host-supervised jobs (none when jobs are off): stopped once serving is over.
+    pub jobs: Option<crate::runtime::Supervisor>,
 }
 
 /// Load everything `args` names and wire the layers over it. Serves nothing yet: see [`run`].
@@ -181,6 +183,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<App> {
         access_configured,
         approvals,
         admin,
+        jobs: loaded.jobs,
     })
 }
 

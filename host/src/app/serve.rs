@@ -42,5 +42,10 @@ pub async fn run(
     if tokio::time::timeout(ADMIN_STOP_WAIT, app.admin.stopped()).await.is_err() {
         tracing::warn!("the admin plane did not stop in time");
     }
+    // Jobs run outside any call, so the drain did not wait for them: stop and record them now,
+    // while the server can still say how they ended.
+    if let Some(jobs) = &app.jobs {
+        jobs.shutdown().await;
+    }
     served
 }

@@ -15,7 +15,7 @@ use crate::metrics::Metrics;
 use crate::model::Limits;
 use crate::pins::Pins;
 use crate::policy::GrantReview;
-use crate::runtime::{CacheCounts, InstanceAllocator, LoadError, ProcessContainment, Runtime};
+use crate::runtime::{CacheCounts, InstanceAllocator, LoadError, ProcessContainment, Runtime, Supervisor};
 
 /// What to start and load: plain values, resolved from a command's arguments.
 #[derive(Debug, Clone)]
@@ -31,6 +31,8 @@ pub struct Startup {
     pub cache_dir: Option<PathBuf>,
     /// Where audit records go: a file, `-` for stderr, or `off`.
     pub audit: String,
+    /// Where host-supervised jobs are kept (`serve` only), and whether the operator named it.
+    pub jobs_dir: Option<(PathBuf, bool)>,
 }
 
 /// The runtime with its plugins loaded, and what happened while loading them.
@@ -48,6 +50,8 @@ pub struct Loaded {
     pub unknown_policy_plugins: Vec<String>,
     /// What the compile cache did while loading (hits are plugins not compiled again).
     pub compile_cache: CacheCounts,
+    /// The jobs supervisor, when jobs are on (`serve` with a usable jobs directory).
+    pub jobs: Option<Supervisor>,
 }
 
 impl Startup {
@@ -59,6 +63,7 @@ impl Startup {
             pins: args.source.pins_path(),
             cache_dir: args.source.store.cache_dir(),
             audit: args.audit.clone(),
+            jobs_dir: args.jobs_dir(),
             ..Self::sandboxed(&args.sandbox)
         }
     }
@@ -106,6 +111,7 @@ impl Startup {
             },
             cache_dir: None,
             audit: "off".into(),
+            jobs_dir: None,
         }
     }
 
@@ -133,7 +139,12 @@ impl Startup {
     pub async fn load(self, metrics: &Metrics) -> anyhow::Result<Loaded> {
         // The policy first: a server whose policy is invalid should not start a runtime.
         let mut set = PluginSet::open(self.source.clone(), self.policy.clone(), self.limits.clone())?;
-        let runtime = Arc::new(self.start_runtime(metrics)?);
+        let mut runtime = self.start_runtime(metrics)?;
+        let jobs = self.open_jobs(&runtime, metrics)?;
+        if let Some(jobs) = &jobs {
+            runtime.enable_jobs(jobs.clone());
+        }
+        let runtime = Arc::new(runtime);
         let load_errors = set.scan(&runtime, false).await;
         let plugins = set.plugins();
         let reviews = plugins.iter().map(|p| GrantReview::new(p.info(), p.grants())).collect();
@@ -154,7 +165,24 @@ impl Startup {
             rejected = compile_cache.rejected,
             "compile cache"
         );
-        Ok(Loaded { runtime, set, pins, load_errors, reviews, unknown_policy_plugins, compile_cache })
+        Ok(Loaded { runtime, set, pins, load_errors, reviews, unknown_policy_plugins, compile_cache, jobs })
+    }
+
+    /// The jobs supervisor over the configured directory. A directory the operator named must
+    /// work; the default one only warns and leaves jobs off.
+    fn open_jobs(&self, runtime: &Runtime, metrics: &Metrics) -> anyhow::Result<Option<Supervisor>> {
+        let Some((dir, named)) = &self.jobs_dir else { return Ok(None) };
+        match Supervisor::open(dir, runtime.audit().clone(), metrics.clone()) {
+            Ok(jobs) => {
+                tracing::info!(dir = %dir.display(), "jobs directory");
+                Ok(Some(jobs))
+            }
+            Err(e) if *named => Err(anyhow::anyhow!("the jobs directory {}: {e}", dir.display())),
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "jobs are off (set --jobs-dir)");
+                Ok(None)
+            }
+        }
     }
 }
 

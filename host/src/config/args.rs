@@ -223,6 +223,11 @@ pub struct ServeArgs {
     /// Calls held for approval, and the operators' admin plane.
     #[command(flatten)]
     pub approvals: ApprovalArgs,
+    /// Where host-supervised jobs keep their records and output (created private). Default:
+    /// `$XDG_STATE_HOME/sanctum/jobs`, else `~/.local/state/sanctum/jobs`; `off` refuses jobs.
+    /// One server per directory: a second one is refused.
+    #[arg(long, env = "SANCTUM_JOBS_DIR", value_name = "DIR|off")]
+    pub jobs_dir: Option<String>,
 }
 
 /// How log lines are written on stderr.
@@ -272,6 +277,23 @@ impl ServeArgs {
             watch: false,
             http_threads: None,
             approvals: ApprovalArgs::default(),
+            jobs_dir: None,
+        }
+    }
+
+    /// The jobs directory, and whether the operator named it; `None` when jobs are off (or no
+    /// home directory exists for the default).
+    pub fn jobs_dir(&self) -> Option<(PathBuf, bool)> {
+        match self.jobs_dir.as_deref() {
+            Some("off") => None,
+            Some(dir) => Some((PathBuf::from(dir), true)),
+            None => std::env::var_os("XDG_STATE_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+                .or_else(|| {
+                    std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".local/state"))
+                })
+                .map(|base| (base.join("sanctum").join("jobs"), false)),
         }
     }
 

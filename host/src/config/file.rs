@@ -51,6 +51,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub audit: AuditSection,
     #[serde(default)]
+    pub jobs: JobsSection,
+    #[serde(default)]
     pub log: LogSection,
     /// Bearer tokens (`[[auth.token]]`), as in a tokens file; a tokens file given by flag or
     /// variable takes precedence.
@@ -102,6 +104,12 @@ pub struct PluginsSection {
 pub struct LimitsSection {
     pub call_timeout_ms: Option<u64>,
     pub memory_limit_mib: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSection {
+    pub dir: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -250,6 +258,9 @@ pub(super) fn apply(args: &mut ServeArgs, matches: &clap::ArgMatches) -> Result<
     }
     if let Some(v) = file.audit.target.filter(|_| given.unset("audit")) {
         args.audit = if matches!(v.as_str(), "-" | "off") { v } else { base.join(v).display().to_string() };
+    }
+    if let Some(v) = file.jobs.dir.filter(|_| given.unset("jobs_dir")) {
+        args.jobs_dir = Some(if v == "off" { v } else { base.join(v).display().to_string() });
     }
     if let Some(v) = file.log.format.filter(|_| given.unset("log_format")) {
         args.log_format = v;

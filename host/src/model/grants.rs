@@ -104,6 +104,38 @@ pub struct CommandGrant {
     pub readable: Vec<PathBuf>,
     /// Paths the child may also write beneath. `/dev/null` is always writable.
     pub writable: Vec<PathBuf>,
+    /// How the command runs when a plugin starts it as a job.
+    pub jobs: JobLimits,
+}
+
+/// The limits of a command started as a host-supervised job (`sanctum:plugin/jobs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLimits {
+    /// Jobs of this command that may run at once (`max_jobs`).
+    pub max_running: u32,
+    /// How long one may run before the host stops it (`job_timeout_ms`).
+    pub timeout: Duration,
+    /// Output kept in the job's file (`job_output_kib`); past it only the last 8 KiB.
+    pub output_bytes: u64,
+}
+
+impl JobLimits {
+    pub const DEFAULT_MAX_RUNNING: u32 = 1;
+    pub const MAX_RUNNING_RANGE: std::ops::RangeInclusive<u64> = 1..=64;
+    pub const DEFAULT_TIMEOUT_MS: u64 = 30 * 60 * 1000;
+    pub const TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 1000..=86_400_000;
+    pub const DEFAULT_OUTPUT_KIB: u64 = 1024;
+    pub const OUTPUT_KIB_RANGE: std::ops::RangeInclusive<u64> = 1..=65_536;
+}
+
+impl Default for JobLimits {
+    fn default() -> Self {
+        Self {
+            max_running: Self::DEFAULT_MAX_RUNNING,
+            timeout: Duration::from_millis(Self::DEFAULT_TIMEOUT_MS),
+            output_bytes: Self::DEFAULT_OUTPUT_KIB << 10,
+        }
+    }
 }
 
 /// Resource limits applied to a child process before it executes.

@@ -15,7 +15,9 @@ mod schema;
 
 pub use call::CallContext;
 pub use failure::CallFailure;
-pub use grants::{ChildLimits, CommandGrant, DirectoryGrant, HttpGrant, PluginGrants, SecretInjection, SecretPlace};
+pub use grants::{
+    ChildLimits, CommandGrant, DirectoryGrant, HttpGrant, JobLimits, PluginGrants, SecretInjection, SecretPlace,
+};
 pub use limits::{
     CALL_TIMEOUT_MS_RANGE, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MEMORY_LIMIT_MIB, Limits, MEMORY_LIMIT_MIB_RANGE,
     memory_bytes_of,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::PolicyError;
 use super::file::CommandFile;
-use crate::model::{ChildLimits, CommandGrant};
+use crate::model::{ChildLimits, CommandGrant, JobLimits};
 
 /// Programs that run another program or code given as an argument. Granting one would hand the
 /// plugin (and the agent steering it) a shell, so they need `full_trust = true`.
@@ -137,6 +137,7 @@ pub(super) fn validate(key: &str, file: &CommandFile) -> Result<CommandGrant, Po
     let writable = absolute("writable", &file.writable)?;
     let defaults = ChildLimits::default();
     let limits = &file.limits;
+    let jobs = job_limits(file).map_err(invalid)?;
     Ok(CommandGrant {
         // Run as written: a venv's `bin/python3` is a symlink whose target would not see the
         // venv. The target was judged above together with the name.
@@ -158,10 +159,34 @@ pub(super) fn validate(key: &str, file: &CommandFile) -> Result<CommandGrant, Po
         },
         readable,
         writable,
+        jobs,
     })
 }
 
 /// Judge both the configured name and where it really points (`/bin/sh` is often `dash`).
+/// `max_jobs`, `job_timeout_ms` and `job_output_kib`, each within its bounds.
+fn job_limits(file: &CommandFile) -> Result<JobLimits, String> {
+    let bounded = |name: &str, value: Option<u64>, default: u64, range: std::ops::RangeInclusive<u64>| {
+        let value = value.unwrap_or(default);
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(format!("{name} = {value} is outside {}..={}", range.start(), range.end()))
+        }
+    };
+    let max_running =
+        bounded("max_jobs", file.max_jobs, u64::from(JobLimits::DEFAULT_MAX_RUNNING), JobLimits::MAX_RUNNING_RANGE)?;
+    let timeout_ms =
+        bounded("job_timeout_ms", file.job_timeout_ms, JobLimits::DEFAULT_TIMEOUT_MS, JobLimits::TIMEOUT_MS_RANGE)?;
+    let output_kib =
+        bounded("job_output_kib", file.job_output_kib, JobLimits::DEFAULT_OUTPUT_KIB, JobLimits::OUTPUT_KIB_RANGE)?;
+    Ok(JobLimits {
+        max_running: u32::try_from(max_running).unwrap_or(JobLimits::DEFAULT_MAX_RUNNING),
+        timeout: Duration::from_millis(timeout_ms),
+        output_bytes: output_kib << 10,
+    })
+}
+
 fn refuse_code_runners(program: &Path, resolved: &Path, file: &CommandFile) -> Result<(), String> {
     for path in [program, resolved] {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -210,6 +235,32 @@ mod tests {
             limits: Default::default(),
             readable: None,
             writable: vec![],
+            max_jobs: None,
+            job_timeout_ms: None,
+            job_output_kib: None,
+        }
+    }
+
+    #[test]
+    fn job_limits_default_and_are_bounded() {
+        let grant = validate("k", &command("/bin/echo", &[])).expect("valid");
+        assert_eq!(grant.jobs, JobLimits::default());
+        assert_eq!((grant.jobs.max_running, grant.jobs.timeout.as_secs()), (1, 1800));
+        let mut file = command("/bin/echo", &[]);
+        (file.max_jobs, file.job_timeout_ms, file.job_output_kib) = (Some(3), Some(5000), Some(64));
+        let grant = validate("k", &file).expect("valid");
+        assert_eq!(grant.jobs.max_running, 3);
+        assert_eq!(grant.jobs.timeout, Duration::from_secs(5));
+        assert_eq!(grant.jobs.output_bytes, 64 << 10);
+        for (max, timeout, kib, named) in [
+            (Some(0), None, None, "max_jobs = 0"),
+            (Some(65), None, None, "max_jobs = 65"),
+            (None, Some(999), None, "job_timeout_ms = 999"),
+            (None, None, Some(65_537), "job_output_kib = 65537"),
+        ] {
+            (file.max_jobs, file.job_timeout_ms, file.job_output_kib) = (max, timeout, kib);
+            let error = validate("plugins.p.commands.c", &file).expect_err(named).to_string();
+            assert!(error.contains(named) && error.starts_with("plugins.p.commands.c:"), "{error}");
         }
     }
 

@@ -110,6 +110,9 @@ pub(super) struct CommandFile {
     pub(super) readable: Option<Vec<String>>,
     #[serde(default)]
     pub(super) writable: Vec<String>,
+    pub(super) max_jobs: Option<u64>,
+    pub(super) job_timeout_ms: Option<u64>,
+    pub(super) job_output_kib: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

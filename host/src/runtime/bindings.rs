@@ -4,9 +4,13 @@
 wasmtime::component::bindgen!({
     world: "plugin",
     path: "../wit",
-    imports: { "sanctum:plugin/process.run": async },
+    imports: {
+        "sanctum:plugin/process.run": async,
+        "sanctum:plugin/jobs.start": async,
+        "sanctum:plugin/jobs.cancel": async,
+    },
     exports: { default: async },
 });
 
 pub(crate) use self::exports::sanctum::plugin::tools as guest_tools;
-pub(crate) use self::sanctum::plugin::{config, host, process, types};
+pub(crate) use self::sanctum::plugin::{config, host, jobs, process, types};

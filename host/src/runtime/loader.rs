@@ -40,7 +40,8 @@ pub(super) async fn load(runtime: &Runtime, path: &Path, bytes: ComponentBytes) 
     let limits = &grants.limits;
     let budget = limits.describe_timeout;
     let file_name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let site = CallSite { plugin: &file_name, digest, tool: "describe", grants: &grants, audit: &runtime.audit };
+    let site =
+        CallSite { plugin: &file_name, digest, tool: "describe", grants: &grants, audit: &runtime.audit, jobs: None };
     let mut store = sandbox::new_store(&runtime.engine, &site, budget, CallContext::default())
         .map_err(|reason| LoadError::Describe { path: path.to_owned(), reason })?;
     let described = sandbox::run_guarded(&mut store, budget, async |store| {

@@ -10,6 +10,7 @@ mod cache;
 mod capabilities;
 mod engine;
 mod error;
+mod jobs;
 mod loader;
 mod redact;
 mod reporter;
@@ -31,6 +32,7 @@ use wasmtime::component::{HasSelf, Linker};
 pub use cache::{CacheCounts, CacheError};
 pub use engine::InstanceAllocator;
 pub use error::LoadError;
+pub use jobs::{KEPT_FINISHED, MAX_RUNNING as MAX_RUNNING_JOBS, Supervisor};
 pub use validator::{MAX_REPORTED_PROBLEMS, VALIDATION_BUDGET, ValidationError};
 
 use bindings::{Plugin as PluginBindings, PluginPre};
@@ -71,6 +73,7 @@ pub struct Runtime {
     metrics: Metrics,
     /// Host-produced native code of plugins already compiled; `None` compiles every time.
     cache: Option<Arc<cache::CompileCache>>,
+    jobs: Option<Supervisor>,
     /// Argument and result validation, in its own sandbox.
     validator: validator::Validator,
     _ticker: EpochTicker,
@@ -173,6 +176,7 @@ impl Runtime {
             audit,
             metrics,
             cache: None,
+            jobs: None,
             validator: validator::Validator::new(),
             _ticker: ticker,
         })
@@ -182,6 +186,11 @@ impl Runtime {
     pub fn enable_compile_cache(&mut self, dir: &Path) -> Result<(), CacheError> {
         self.cache = Some(Arc::new(cache::CompileCache::open(dir, &self.engine)?));
         Ok(())
+    }
+
+    /// Let plugins start host-supervised jobs, kept by `supervisor`.
+    pub fn enable_jobs(&mut self, supervisor: Supervisor) {
+        self.jobs = Some(supervisor);
     }
 
     /// What the compile cache did so far (all zero without one).
@@ -268,6 +277,7 @@ impl Runtime {
             tool,
             grants: &plugin.grants,
             audit: &self.audit,
+            jobs: self.jobs.as_ref(),
         };
         let mut store = match sandbox::new_store(&self.engine, &site, budget, ctx) {
             Ok(store) => store,

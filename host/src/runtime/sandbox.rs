@@ -51,6 +51,8 @@ pub(crate) struct CallScope {
     pub(crate) audit: Audit,
     /// The agent id the client claimed, if any.
     pub(crate) agent_id: Option<String>,
+    /// The server's jobs (none while loading, validating, or without a jobs directory).
+    pub(crate) jobs: Option<super::jobs::Supervisor>,
     /// When the call's budget runs out; host calls get at most what is left.
     deadline: Instant,
     /// What the policy refused during this call, to name the missing grant in the tool error.
@@ -111,6 +113,7 @@ pub(crate) struct CallSite<'a> {
     pub(crate) tool: &'a str,
     pub(crate) grants: &'a Arc<PluginGrants>,
     pub(crate) audit: &'a Audit,
+    pub(crate) jobs: Option<&'a super::jobs::Supervisor>,
 }
 
 /// A store ready to instantiate a plugin in, with its deadline armed.
@@ -146,6 +149,7 @@ pub(crate) fn new_store(
         grants: Arc::clone(site.grants),
         audit: site.audit.clone(),
         agent_id: ctx.agent_id,
+        jobs: site.jobs.cloned(),
         deadline: Instant::now() + budget,
         denials: std::sync::Mutex::default(),
     });

@@ -126,6 +126,7 @@ impl Validator {
             tool: "validate",
             grants: &grants,
             audit: &runtime.audit,
+            jobs: None,
         };
         let mut store = sandbox::new_store(&runtime.engine, &site, VALIDATION_BUDGET, CallContext::default())
             .map_err(|e| e.to_string())?;

@@ -43,3 +43,22 @@ async fn a_plugin_built_against_an_older_world_is_refused_naming_its_version() {
     assert!(error.contains("rebuild the plugin with the current guest SDK"), "{error}");
     assert!(tool_names(&server).contains(&"echo__echo".to_owned()), "the others still serve");
 }
+
+#[tokio::test]
+async fn a_plugin_built_before_the_jobs_interface_still_loads_and_serves() {
+    // echo_before_jobs.wasm: echo as built against sanctum:plugin@0.2.0 before `jobs` was added
+    // to the world (a frozen copy; build.sh leaves it alone). Interfaces are only ever added, as
+    // imports, so a component that does not use one never imports it and keeps loading.
+    let frozen = std::fs::read(crate::support::plugin_file("echo_before_jobs.wasm")).expect("frozen fixture");
+    let wit = std::fs::read_to_string(crate::support::repo_root().join("wit/plugin.wit")).expect("wit");
+    assert!(wit.contains("interface jobs"), "the world this host serves has `jobs`");
+    let server = TestServer::start_with(plugins_dir(&[], &[("echo.wasm", &frozen)]), |_| {}).await;
+    assert!(server.load_errors.is_empty(), "{:?}", server.load_errors);
+    let (client, _) = crate::support::connect(&server, crate::support::Path_::StreamableHandshake).await;
+    let result = client
+        .call_tool(crate::support::call("echo__echo", serde_json::json!({"text": "still here"})))
+        .await
+        .expect("call");
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    assert!(crate::support::text(&result).contains("still here"), "{result:?}");
+}

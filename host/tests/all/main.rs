@@ -23,6 +23,7 @@ mod devops;
 mod escapes;
 mod front_door;
 mod identity;
+mod jobs;
 mod jwt;
 mod legacy_http;
 mod loading;

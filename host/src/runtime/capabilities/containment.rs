@@ -209,7 +209,13 @@ impl Plan {
         if unsafe { libc::setsid() } < 0 {
             return Err(io::Error::last_os_error());
         }
-        let Some(plan) = &self.namespace else { return Ok(()) };
+        let Some(plan) = &self.namespace else {
+            // Without a namespace only the command itself can be tied to the server's life: a
+            // crashed server must not leave it running unobserved (its record will say lost).
+            // SAFETY: prctl with integer arguments.
+            unsafe { die_with_parent() };
+            return Ok(());
+        };
         // SAFETY: only async-signal-safe system calls on data prepared before the fork; the
         // supervising branches never return (they `_exit`).
         unsafe {
@@ -324,8 +330,12 @@ unsafe fn run_init(command: libc::pid_t, report: RawFd) -> ! {
                 break;
             }
         }
-        // From a namespace's init, -1 means every other process of the namespace.
-        libc::kill(-1, libc::SIGKILL);
+        // From a namespace's init, -1 means every other process of the namespace. Anywhere
+        // else it would mean every process the server may signal, so it is never sent unless
+        // this process is that init.
+        if libc::getpid() == 1 {
+            libc::kill(-1, libc::SIGKILL);
+        }
         let mut killed: u32 = 0;
         loop {
             let mut status = 0;

@@ -5,4 +5,6 @@
 pub(crate) mod config;
 pub(crate) mod containment;
 pub(crate) mod http;
+pub(crate) mod jobs;
 pub(crate) mod process;
+pub(crate) mod spawn;

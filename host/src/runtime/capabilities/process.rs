@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::Command;
 
 use super::containment;
+use super::spawn::{self, Contained, Reaped};
 use crate::audit::{AuditRecord, CapabilityOutcome};
 use crate::model::CommandGrant;
 use crate::runtime::bindings::process::{self, Output, RunError};
@@ -25,7 +25,7 @@ use crate::runtime::sandbox::{CallScope, CallState};
 /// How children of granted commands are confined on this machine, reported at start-up and by
 /// `sanctum check`.
 pub(crate) fn confinement() -> String {
-    let landlock = if landlock_rules::supported() {
+    let landlock = if spawn::landlock_supported() {
         "Landlock filesystem rules (readable/writable per grant): enforced"
     } else {
         "Landlock: NOT enforced (the kernel does not support it)"
@@ -40,9 +40,6 @@ pub(crate) fn confinement() -> String {
 /// How long the output of a finished run may keep arriving: its processes are all gone, so
 /// the pipes are at their end; this only bounds the wait for the last bytes.
 const DRAIN_GRACE: Duration = Duration::from_millis(500);
-
-/// How long a run's namespace init gets to kill, count and report before it is killed itself.
-const STOP_GRACE: Duration = Duration::from_secs(1);
 
 /// Most further arguments a plugin may pass, and the longest one (bytes).
 const MAX_ARGS: usize = 64;
@@ -133,7 +130,7 @@ fn audit_command(scope: &CallScope, command: &str, outcome: CapabilityOutcome, s
 
 /// Every further argument must be small, NUL-free, not an option unless allowed, and match an
 /// allowed pattern in full.
-fn check_args(grant: &CommandGrant, args: &[String], stdin: Option<&[u8]>) -> Result<(), String> {
+pub(crate) fn check_args(grant: &CommandGrant, args: &[String], stdin: Option<&[u8]>) -> Result<(), String> {
     if args.len() > MAX_ARGS {
         return Err(format!("{} arguments given; at most {MAX_ARGS} are allowed", args.len()));
     }
@@ -214,87 +211,30 @@ async fn run_child(
     timeout: Duration,
     cancel: &tokio_util::sync::CancellationToken,
 ) -> Result<Run, String> {
-    let mut plan = containment::Plan::new().map_err(|e| format!("cannot prepare the command's containment: {e}"))?;
-    let mut command = Command::new(&grant.program);
-    command
-        .args(&grant.leading_args)
-        .args(args)
-        .env_clear()
-        .envs(&grant.env)
-        .current_dir(&grant.cwd)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own session (set in the child, see `containment::Plan::in_child`), hence its own
-        // process group too.
-        .kill_on_drop(true);
-    // Built here, in the parent: creating rules allocates, which the child must not do.
-    let ruleset = landlock_rules::ruleset(grant);
-    let report = plan.take_report_reader();
-    let in_namespace = plan.uses_namespace();
-    child_limits::apply(&mut command, grant.rlimits, ruleset.as_ref().map(std::os::fd::AsRawFd::as_raw_fd), plan);
-    let spawned = command.spawn();
-    // The child holds its own copies until exec (CLOEXEC closes them then); dropping the
-    // command drops ours, so the report pipe reads EOF once the namespace's init is gone.
-    drop(command);
-    drop(ruleset);
-    let mut child = spawned.map_err(|e| format!("cannot start {}: {e}", grant.program.display()))?;
-    let group = child.id();
-    let _running = group.and_then(|pid| i32::try_from(pid).ok()).map(containment::Running::new);
-    // Declared after `child`, so on an early return or a dropped call it drops first: the
-    // group is killed while the child is still unreaped (see `exited_unreaped`).
-    let mut kill_group_on_exit = GroupKiller(group);
-
-    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
+    let stdin_stdio = if stdin.is_some() { Stdio::piped() } else { Stdio::null() };
+    let mut child = Contained::spawn(grant, args, stdin_stdio, Stdio::piped(), Stdio::piped())?;
+    if let (Some(bytes), Some(mut pipe)) = (stdin, child.child.stdin.take()) {
         // A child that does not read its input must not stall us: write in the background.
         tokio::spawn(async move {
             let _ = pipe.write_all(&bytes).await;
         });
     }
-    let mut stdout = tokio::spawn(read_capped(child.stdout.take(), grant.max_stdout_bytes));
-    let mut stderr = tokio::spawn(read_capped(child.stderr.take(), grant.max_stderr_bytes));
+    let mut stdout = tokio::spawn(read_capped(child.child.stdout.take(), grant.max_stdout_bytes));
+    let mut stderr = tokio::spawn(read_capped(child.child.stderr.take(), grant.max_stderr_bytes));
 
     // The limit covers the run, not the pipes: a descendant holding them open cannot stretch it.
     let ended = tokio::select! {
-        exited = tokio::time::timeout(timeout, exited_unreaped(group)) => {
+        exited = tokio::time::timeout(timeout, child.exited()) => {
             if exited.is_ok() { Ended::Exited } else { Ended::Timeout }
         }
         () = cancel.cancelled() => Ended::Cancelled,
     };
-    // Whether it exited or was stopped, the child is not reaped yet, so its process-group id
-    // still names its group: kill the group (the child when stopped, anything left in every case).
-    if ended != Ended::Exited && in_namespace {
-        // Ask the namespace's init to kill and count everything first; kill it if it does not.
-        signal_group(group, containment::STOP_SIGNAL);
-        let _ = tokio::time::timeout(STOP_GRACE, exited_unreaped(group)).await;
-    }
-    kill_group(group);
-    if ended != Ended::Exited {
-        exited_unreaped(group).await;
-    }
-    let waited = child.wait().await;
-    // Reaped (or beyond our reach): from here on the id may name an unrelated process group.
-    kill_group_on_exit.0 = None;
-    let status = waited.map_err(|e| format!("waiting for the command failed: {e}"))?;
-    let (mut ended, mut code, mut signal, descendants_killed) = if in_namespace {
-        // The child is the namespace's supervisor; the command's own status comes from its init.
-        match report.and_then(containment::read_report) {
-            Some(report) => {
-                let (code, signal) = decode(report.wait_status);
-                (ended, code, signal, Some(report.descendants_killed))
-            }
-            None => (ended, None, None, None),
-        }
-    } else {
-        let descendants = containment::sweep_orphans();
-        (ended, status.code(), std::os::unix::process::ExitStatusExt::signal(&status), Some(descendants))
-    };
+    let Reaped { code, signal, descendants_killed } = child.finish(ended != Ended::Exited).await?;
+    let mut ended = ended;
     if ended == Ended::Exited && signal.is_some() {
         ended = Ended::Signaled;
     }
-    if ended != Ended::Exited && ended != Ended::Signaled {
-        (code, signal) = (None, None);
-    }
+    let (code, signal) = if matches!(ended, Ended::Exited | Ended::Signaled) { (code, signal) } else { (None, None) };
     let drained = tokio::time::timeout(DRAIN_GRACE, async { ((&mut stdout).await, (&mut stderr).await) }).await;
     let ((stdout, stdout_truncated), (stderr, stderr_truncated)) = match drained {
         Ok((out, err)) => (out.unwrap_or_default(), err.unwrap_or_default()),
@@ -309,17 +249,6 @@ async fn run_child(
     let output =
         Output { status: code, stdout, stderr, stdout_truncated, stderr_truncated, timed_out: ended == Ended::Timeout };
     Ok(Run { output, ended, signal, descendants_killed })
-}
-
-/// Exit code and terminating signal from a raw wait status.
-fn decode(wait_status: i32) -> (Option<i32>, Option<i32>) {
-    if libc::WIFEXITED(wait_status) {
-        (Some(libc::WEXITSTATUS(wait_status)), None)
-    } else if libc::WIFSIGNALED(wait_status) {
-        (None, Some(libc::WTERMSIG(wait_status)))
-    } else {
-        (None, None)
-    }
 }
 
 /// Read everything from `pipe`, keeping the first `cap` bytes.
@@ -339,131 +268,6 @@ async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, cap: usize) -> (Vec<u
         }
     }
     (kept, truncated)
-}
-
-/// Wait until the child `pid` has exited, without reaping it. A process-group id stays reserved
-/// while its leader's pid does, and a zombie holds its pid: so between this returning and the
-/// reap, `kill_group` cannot hit an unrelated group that reused the number. (Pids do get reused
-/// quickly: with pid_max at 32768 a busy host wraps within minutes.)
-async fn exited_unreaped(pid: Option<u32>) {
-    let Some(pid) = pid.and_then(|id| i32::try_from(id).ok()).and_then(rustix::process::Pid::from_raw) else {
-        return;
-    };
-    let options = rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT;
-    let _ = tokio::task::spawn_blocking(move || {
-        while let Err(rustix::io::Errno::INTR) = rustix::process::waitid(rustix::process::WaitId::Pid(pid), options) {}
-    })
-    .await;
-}
-
-/// Kills the child's whole process group when the call ends early (error or cancellation),
-/// while the child is not yet reaped; disarmed (`None`) once it is.
-struct GroupKiller(Option<u32>);
-
-impl Drop for GroupKiller {
-    fn drop(&mut self) {
-        kill_group(self.0);
-    }
-}
-
-fn kill_group(group: Option<u32>) {
-    signal_group(group, libc::SIGKILL);
-}
-
-fn signal_group(group: Option<u32>, signal: libc::c_int) {
-    let Some(pid) = group.and_then(|id| i32::try_from(id).ok()).filter(|pid| *pid > 0) else {
-        return;
-    };
-    // ESRCH (already gone) is the normal case after a clean exit. Only called while the group's
-    // leader is unreaped, so the number still names this run's group.
-    #[allow(unsafe_code)]
-    // SAFETY: kill(2) with plain integers; a negative pid addresses the process group.
-    unsafe {
-        libc::kill(-pid, signal);
-    }
-}
-
-mod child_limits {
-    //! What runs in the child between fork and exec: containment first (in namespace mode it
-    //! forks twice and only the command's process comes back), then resource limits,
-    //! no_new_privs and the Landlock rules for the command itself.
-    #![allow(unsafe_code)]
-
-    use rustix::process::{Resource, Rlimit, setrlimit};
-
-    use super::containment::Plan;
-    use crate::model::ChildLimits;
-
-    pub(super) fn apply(command: &mut tokio::process::Command, limits: ChildLimits, landlock: Option<i32>, plan: Plan) {
-        let set = move || -> std::io::Result<()> {
-            plan.in_child()?;
-            for (resource, value) in [
-                (Resource::Nproc, limits.max_processes),
-                (Resource::Cpu, limits.cpu_seconds),
-                (Resource::As, limits.address_space_bytes),
-                (Resource::Nofile, limits.open_files),
-            ] {
-                setrlimit(resource, Rlimit { current: Some(value), maximum: Some(value) })?;
-            }
-            // No setuid escalation out of the limits, and required before landlock_restrict_self.
-            rustix::thread::set_no_new_privs(true)?;
-            if let Some(fd) = landlock {
-                // SAFETY: a raw syscall on a ruleset fd the parent opened and keeps open across
-                // the fork; it takes no pointers.
-                let done = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) };
-                if done != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        };
-        // SAFETY: the closure runs in the forked child before exec. It only makes system calls
-        // that are async-signal-safe (unshare, fork, waitpid, prctl, setrlimit,
-        // landlock_restrict_self, on data prepared before the fork), allocates nothing and
-        // touches no lock.
-        unsafe {
-            command.pre_exec(set);
-        }
-    }
-}
-
-mod landlock_rules {
-    //! The child's filesystem view: read and execute beneath `readable`, also write beneath
-    //! `writable` (and `/dev/null`), nothing else — where the kernel supports Landlock.
-
-    use std::os::fd::OwnedFd;
-    use std::path::PathBuf;
-
-    use landlock::{ABI, Access, AccessFs, Ruleset, RulesetAttr, RulesetCreatedAttr, path_beneath_rules};
-
-    use crate::model::CommandGrant;
-
-    /// The newest ABI this code knows; older kernels get the subset they support.
-    const TARGET: ABI = ABI::V5;
-
-    pub(super) fn supported() -> bool {
-        Ruleset::default()
-            .handle_access(AccessFs::from_all(TARGET))
-            .and_then(|r| r.create())
-            .is_ok_and(|created| Option::<OwnedFd>::from(created).is_some())
-    }
-
-    /// The ruleset fd for `grant`, or `None` where Landlock is unavailable.
-    pub(super) fn ruleset(grant: &CommandGrant) -> Option<OwnedFd> {
-        let existing = |paths: &[PathBuf]| paths.iter().filter(|p| p.exists()).cloned().collect::<Vec<_>>();
-        let mut writable = existing(&grant.writable);
-        writable.push(PathBuf::from("/dev/null"));
-        let created = Ruleset::default()
-            .handle_access(AccessFs::from_all(TARGET))
-            .ok()?
-            .create()
-            .ok()?
-            .add_rules(path_beneath_rules(existing(&grant.readable), AccessFs::from_read(TARGET)))
-            .ok()?
-            .add_rules(path_beneath_rules(writable, AccessFs::from_all(TARGET)))
-            .ok()?;
-        Option::<OwnedFd>::from(created)
-    }
 }
 
 #[cfg(test)]
@@ -486,6 +290,7 @@ mod tests {
             rlimits: crate::model::ChildLimits::default(),
             readable: vec!["/".into()],
             writable: vec![],
+            jobs: crate::model::JobLimits::default(),
         }
     }
 

@@ -68,6 +68,8 @@ pub struct TestServer {
     pub approvals: sanctum::approvals::Approvals,
     pub load_errors: Vec<String>,
     pub refusals: Vec<String>,
+    /// Where this server keeps its jobs (inside its temporary directory).
+    pub jobs_dir: PathBuf,
     shutdown: CancellationToken,
     audit_path: PathBuf,
     _dir: tempfile::TempDir,
@@ -83,7 +85,10 @@ impl TestServer {
         // One compile cache for every server of the test run: each plugin, and the argument
         // validator, is compiled once (tests that study the cache set their own).
         args.source.store.cache_dir = Some(shared_compile_cache().display().to_string());
+        // Its own jobs directory: servers of one test run must not share one.
+        args.jobs_dir = Some(dir.path().join("jobs").display().to_string());
         configure(&mut args);
+        let jobs_dir = PathBuf::from(args.jobs_dir.clone().unwrap_or_default());
         // A relative audit file lands in this server's own temporary directory.
         let audit_path = dir.path().join(&args.audit);
         if !matches!(args.audit.as_str(), "-" | "off") {
@@ -99,7 +104,7 @@ impl TestServer {
         // Served as `main` serves: dropping the server is its SIGTERM.
         let shutdown = CancellationToken::new();
         tokio::spawn(sanctum::app::run(listener, app, shutdown.clone().cancelled_owned()));
-        Self { addr, app_registry, approvals, load_errors, refusals, shutdown, audit_path, _dir: dir }
+        Self { addr, app_registry, approvals, load_errors, refusals, jobs_dir, shutdown, audit_path, _dir: dir }
     }
 
     /// The audit records written so far, parsed (empty if none yet).
