@@ -4,9 +4,10 @@
 # Usage: deploy-demo.sh <app> <environment> <version>
 #   (arguments arrive as argv from sanctum's subprocess grant; there is no shell in between)
 #
-# It pretends to build and roll out <version>, then records it by writing the version into
-# "$DEMO_APPS_DIR/<app>.<environment>.version" (atomically: temp file, then mv), which is what
-# demo/fake_services.py serves at GET /apps/<app>/<environment>/health.
+# It pretends to build and roll out <version>, printing a progress line per step for about
+# $DEMO_DEPLOY_SECONDS seconds (default 12; 0 for no waiting, as tests set it), then records it
+# by writing the version into "$DEMO_APPS_DIR/<app>.<environment>.version" (atomically: temp
+# file, then mv), which is what demo/fake_services.py serves at GET /apps/<app>/<environment>/health.
 #
 # Simulated outcomes, chosen by the version string:
 #   contains "fail" -> error on stderr, exit 3, nothing written
@@ -37,10 +38,22 @@ version_re='^[A-Za-z0-9][A-Za-z0-9._+-]*$'
 apps_dir=${DEMO_APPS_DIR:-}
 [[ -n $apps_dir ]] || die_usage "DEMO_APPS_DIR is not set"
 [[ -d $apps_dir ]] || die_usage "DEMO_APPS_DIR is not a directory"
+seconds=${DEMO_DEPLOY_SECONDS:-12}
+[[ $seconds =~ ^[0-9]{1,3}$ ]] || die_usage "DEMO_DEPLOY_SECONDS must be a whole number of seconds (0-999)"
+
+# Each phase's steps share its part of the duration: 8 build steps over 60 %, 4 rollout
+# steps over 40 %, so 12 s makes a 0.9 s build step and a 1.2 s rollout step.
+step_pause() { # <share in percent> <steps>
+  local ms=$((seconds * 10 * $1 / $2))
+  sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
+}
 
 echo "[demo] deploying $app $version to $environment"
-echo "[demo] building $app $version..."
-sleep 0.2
+for step in "resolving dependencies" "compiling" "running unit tests" "bundling assets" \
+  "building image $app:$version" "scanning image" "pushing image" "signing image"; do
+  echo "[demo] build: $step..."
+  step_pause 60 8
+done
 
 if [[ $version == *fail* ]]; then
   echo "[demo] error: build of $app $version failed (simulated failure: version contains 'fail')" >&2
@@ -48,7 +61,12 @@ if [[ $version == *fail* ]]; then
 fi
 
 echo "[demo] rolling out to $environment..."
-sleep 0.2
+for replica in 1 2 3; do
+  echo "[demo] rollout: replica $replica/3 updated to $version"
+  step_pause 40 4
+done
+echo "[demo] rollout: waiting for replicas to report ready..."
+step_pause 40 4
 
 if [[ $version == *hang* ]]; then
   echo "[demo] rollout is hanging (simulated: version contains 'hang')" >&2

@@ -1,10 +1,11 @@
 //! The README's run command (`demo/run`) works as promised: it serves the bundled plugins with
-//! the demo policy, and a real MCP client can deploy with the DevOps plugin and administer the
-//! fake bot with the BotFather plugin. Run with the test build of sanctum (`SANCTUM_BIN`) so the
-//! test does not rebuild the host.
+//! the demo policy, and a real MCP client can deploy with the DevOps plugin (following the
+//! deploy job to its end) and administer the fake bot with the BotFather plugin. Run with the
+//! test build of sanctum (`SANCTUM_BIN`) so the test does not rebuild the host, and a one-second
+//! demo deploy (`DEMO_DEPLOY_SECONDS`) so it does not wait for the realistic one.
 
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rmcp::ServiceExt;
 use rmcp::model::ContentBlock;
@@ -22,6 +23,7 @@ async fn the_demo_serves_working_devops_and_botfather_plugins() {
         .args(["--port", "0", "--audit", "off"])
         .env("SANCTUM_BIN", env!("CARGO_BIN_EXE_sanctum"))
         .env("SANCTUM_DEMO_DIR", state.path())
+        .env("DEMO_DEPLOY_SECONDS", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .process_group(0)
@@ -48,11 +50,29 @@ async fn the_demo_serves_working_devops_and_botfather_plugins() {
         .await
         .expect("deploy");
     assert_ne!(deployed.is_error, Some(true), "{}", text(&deployed));
-    assert!(text(&deployed).contains("succeeded; health check passed: HTTP 200"), "{}", text(&deployed));
+    assert!(text(&deployed).contains("started as job"), "{}", text(&deployed));
+    // The deploy runs as a job: follow it as an agent would.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let status = client
+            .call_tool(call("devops__status", json!({"app": "web", "environment": "staging"})))
+            .await
+            .expect("status");
+        assert_ne!(status.is_error, Some(true), "{}", text(&status));
+        let outcome = status.structured_content.as_ref().map(|s| s["last_deployment"]["outcome"].clone());
+        if outcome != Some(json!("running")) {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the demo deploy did not end: {}", text(&status));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(text(&status).contains("(v2.0.0) succeeded at"), "{}", text(&status));
+    assert!(text(&status).contains("health: healthy (HTTP 200)"), "{}", text(&status));
     assert_eq!(
         std::fs::read_to_string(state.path().join("apps/web.staging.version")).expect("written").trim(),
         "v2.0.0"
     );
+    assert!(state.path().join("jobs").is_dir(), "the demo keeps its jobs with its state");
 
     let me = client.call_tool(no_args("botfather__get_me")).await.expect("get_me");
     assert_ne!(me.is_error, Some(true), "{}", text(&me));

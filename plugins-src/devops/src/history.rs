@@ -1,9 +1,10 @@
 //! Deployment records, one JSON file per app and environment in the granted state directory.
 //!
-//! A record is written as `running` before the deploy command starts and rewritten with the
-//! outcome when it ends, each time by writing a temporary file and renaming it over the old one,
-//! so the file is always a complete old or new version. A `running` record found later means the
-//! call was killed mid-deploy; it is shown as `interrupted`, never as a success.
+//! A record is written as `running`, with the id of the host job that deploys, as soon as the
+//! job starts; `reconcile` rewrites it with the job's outcome once the job has ended. Each save
+//! writes a temporary file and renames it over the old one, so the file is always a complete
+//! old or new version. A `running` record without a job id was left by the plugin's earlier,
+//! synchronous version whose call was killed mid-deploy: it is `interrupted`, never a success.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -16,15 +17,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Outcome {
-    /// The command is running (or the call was killed while it ran; see `interrupted`).
+    /// The deploy job is running.
     Running,
     /// The command exited with status 0.
     Succeeded,
-    /// The command exited with another status, or could not be started.
+    /// The command exited with another status, died of a signal, or could not be started.
     Failed,
-    /// The command ran past its time limit and was killed.
+    /// The command ran past the grant's job time limit and was stopped.
     TimedOut,
-    /// The call ended before the outcome was recorded; the deploy's effect is unknown.
+    /// `cancel` stopped it.
+    Cancelled,
+    /// The server stopped or restarted while it ran (or the host no longer knows the job): the
+    /// deploy's effect is unknown.
     Interrupted,
 }
 
@@ -46,6 +50,10 @@ pub(crate) struct Record {
     pub(crate) version: String,
     /// The agent that asked, as its client identified it, if it did.
     pub(crate) agent: Option<String>,
+    /// The host's id of the job that runs the deploy command; absent when it never started
+    /// (and in records written before deploys ran as jobs).
+    #[serde(default)]
+    pub(crate) job_id: Option<String>,
     /// When the command started (RFC 3339, UTC).
     pub(crate) started_at: String,
     /// When it ended; absent while running.
@@ -53,7 +61,8 @@ pub(crate) struct Record {
     pub(crate) outcome: Outcome,
     /// The command's exit status, if it exited.
     pub(crate) exit_status: Option<i32>,
-    /// The end of the command's output (stdout, then stderr), at most 2000 characters.
+    /// The end of the command's output (stdout and stderr as they came), at most 2000
+    /// characters; filled in when the job ends.
     pub(crate) output_tail: String,
 }
 
@@ -113,6 +122,30 @@ impl Store {
     }
 }
 
+impl Record {
+    /// `deploy #3 of web v1.2.0 to staging`.
+    pub(crate) fn headline(&self, app: &str, environment: &str) -> String {
+        let verb = match self.action {
+            Action::Deploy => "deploy",
+            Action::Rollback => "rollback",
+        };
+        format!("{verb} #{} of {app} {} to {environment}", self.id, self.version)
+    }
+
+    /// `succeeded`, `failed (exit status 3)`, `timed out and was stopped`…
+    pub(crate) fn describe(&self) -> String {
+        match (self.outcome, self.exit_status) {
+            (Outcome::Succeeded, _) => "succeeded".into(),
+            (Outcome::Failed, Some(code)) => format!("failed (exit status {code})"),
+            (Outcome::Failed, None) => "failed".into(),
+            (Outcome::TimedOut, _) => "timed out and was stopped".into(),
+            (Outcome::Cancelled, _) => "cancelled".into(),
+            (Outcome::Running, _) => "running".into(),
+            (Outcome::Interrupted, _) => "interrupted (outcome unknown)".into(),
+        }
+    }
+}
+
 impl History {
     /// Add a record, numbered after the last one; returns its id.
     pub(crate) fn push(&mut self, mut record: Record) -> u64 {
@@ -122,18 +155,15 @@ impl History {
         id
     }
 
-    /// The record with `id`, to fill in its outcome.
-    pub(crate) fn get_mut(&mut self, id: u64) -> Option<&mut Record> {
-        self.deployments.iter_mut().find(|r| r.id == id)
+    /// Records still `running`, to bring up to date with their jobs.
+    pub(crate) fn running_mut(&mut self) -> impl Iterator<Item = &mut Record> {
+        self.deployments.iter_mut().filter(|r| r.outcome == Outcome::Running)
     }
 
-    /// Mark records left `running` by a call that was killed: their effect is unknown.
-    pub(crate) fn close_interrupted(&mut self) {
-        for record in &mut self.deployments {
-            if record.outcome == Outcome::Running {
-                record.outcome = Outcome::Interrupted;
-            }
-        }
+    /// The deploy in progress, if any. Meaningful once the history is reconciled, when only a
+    /// record whose job still runs is `running`.
+    pub(crate) fn running(&self) -> Option<&Record> {
+        self.deployments.iter().rev().find(|r| r.outcome == Outcome::Running)
     }
 
     /// Newest first, at most `limit`.
@@ -143,6 +173,10 @@ impl History {
 
     pub(crate) fn last(&self) -> Option<&Record> {
         self.deployments.last()
+    }
+
+    pub(crate) fn get(&self, id: u64) -> Option<&Record> {
+        self.deployments.iter().find(|r| r.id == id)
     }
 
     /// The version running now, as far as the history knows: the last successful deployment.
@@ -170,6 +204,7 @@ pub(crate) fn record(version: &str, outcome: Outcome) -> Record {
         action: Action::Deploy,
         version: version.into(),
         agent: None,
+        job_id: None,
         started_at: "2026-01-01T00:00:00Z".into(),
         finished_at: None,
         outcome,
@@ -201,12 +236,12 @@ mod tests {
     }
 
     #[test]
-    fn running_records_become_interrupted() {
-        let mut h = History::default();
-        h.push(record("v1", Outcome::Running));
-        h.close_interrupted();
-        assert_eq!(h.last().map(|r| r.outcome), Some(Outcome::Interrupted));
-        assert_eq!(h.current(), None);
+    fn histories_written_before_jobs_still_load() {
+        let old = r#"{"deployments": [{"id": 1, "action": "deploy", "version": "v1", "agent": null,
+            "started_at": "2026-01-01T00:00:00Z", "finished_at": null, "outcome": "running",
+            "exit_status": null, "output_tail": ""}]}"#;
+        let h: History = serde_json::from_str(old).expect("loads");
+        assert_eq!(h.running().map(|r| (r.id, r.job_id.clone())), Some((1, None)));
     }
 
     #[test]

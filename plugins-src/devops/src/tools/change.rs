@@ -1,4 +1,4 @@
-//! `deploy` and `rollback`: run the operator's deploy command and record the outcome.
+//! `deploy` and `rollback`: start the operator's deploy command as a job and return at once.
 
 use sanctum_guest::{Annotations, Output, Tool, ToolError};
 use schemars::JsonSchema;
@@ -6,27 +6,27 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::apps::{Apps, check_version};
-use crate::health::Health;
-use crate::history::{Action, Outcome, Record, Store};
-use crate::run::{self, Deployed, describe};
+use crate::history::{Action, History, Record, Store};
+use crate::reconcile;
+use crate::run::{self, Target};
 
-/// What `deploy` and `rollback` return as structured content.
+/// What `deploy`, `rollback` and `cancel` return as structured content.
 #[derive(Serialize, JsonSchema)]
-struct Report {
-    app: String,
-    environment: String,
-    /// The recorded deployment.
-    deployment: Record,
-    /// The health check made after a successful deploy, if the app has a health URL.
-    health: Option<Health>,
+pub(crate) struct Report {
+    pub(crate) app: String,
+    pub(crate) environment: String,
+    /// The deployment as recorded: `running` with its `job_id` right after a start.
+    pub(crate) deployment: Record,
 }
 
 pub(crate) struct Deploy;
 
-/// Deploy a version of a configured application to one of its environments, by running the
-/// operator's deploy command. The deployment is recorded in the history whatever its outcome;
-/// a failed or timed-out deploy is reported as an error and does not change the version the
-/// history records as current (check `status` for what is actually running).
+/// Start deploying a version of a configured application to one of its environments, by running
+/// the operator's deploy command as a background job. Returns at once with the job id: follow
+/// the deploy with `status` (elapsed time and last output lines while it runs, then the outcome)
+/// and stop it with `cancel`. One deploy or rollback per app and environment runs at a time.
+/// Every attempt is recorded in the history; one that fails or times out does not change the
+/// version the history records as current.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct DeployArgs {
@@ -54,8 +54,10 @@ impl Tool for Deploy {
         let app = apps.target(&args.app, &args.environment)?;
         check_version(&args.version)?;
         let store = Store::new(&apps.state_dir, &args.app, &args.environment);
-        let deployed = run::deploy(&args.app, app, &args.environment, &args.version, Action::Deploy, &store)?;
-        report(&args.app, &args.environment, deployed)
+        let history = reconcile::load(&store)?;
+        let target = Target { app_name: &args.app, app, environment: &args.environment };
+        let record = run::start(&target, &args.version, Action::Deploy, history, &store)?;
+        started(args.app, args.environment, record)
     }
 }
 
@@ -63,7 +65,8 @@ pub(crate) struct Rollback;
 
 /// Roll an application back in one environment by redeploying an earlier version that deployed
 /// successfully there: the given one, or else the newest successful version other than the
-/// current one. Recorded in the history like a deploy.
+/// current one. Runs as a background job and is recorded exactly like a deploy: returns at once
+/// with the job id; follow it with `status`, stop it with `cancel`.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RollbackArgs {
@@ -90,62 +93,68 @@ impl Tool for Rollback {
         let apps = Apps::load()?;
         let app = apps.target(&args.app, &args.environment)?;
         let store = Store::new(&apps.state_dir, &args.app, &args.environment);
-        let history = store.load()?;
-        let target = match &args.to_version {
-            Some(version) => {
-                check_version(version)?;
-                if !history.succeeded_with(version) {
-                    return Err(ToolError::new(format!(
-                        "`{version}` never deployed successfully to {} {}; roll back only to a version from `history`",
-                        args.app, args.environment
-                    )));
-                }
-                version.clone()
-            }
-            None => match history.previous() {
-                Some(previous) => previous.version.clone(),
-                None => {
-                    return Err(ToolError::new(format!(
-                        "{} {} has no earlier successful version to roll back to",
-                        args.app, args.environment
-                    )));
-                }
-            },
-        };
-        let deployed = run::deploy(&args.app, app, &args.environment, &target, Action::Rollback, &store)?;
-        report(&args.app, &args.environment, deployed)
+        let history = reconcile::load(&store)?;
+        let version = rollback_target(&history, &args)?;
+        let target = Target { app_name: &args.app, app, environment: &args.environment };
+        let record = run::start(&target, &version, Action::Rollback, history, &store)?;
+        started(args.app, args.environment, record)
     }
 }
 
-/// A success as text plus structured report; anything else as a tool error carrying the output.
-fn report(app: &str, environment: &str, deployed: Deployed) -> Result<Output, ToolError> {
-    let Deployed { record, health } = deployed;
-    let verb = match record.action {
-        Action::Deploy => "deploy",
-        Action::Rollback => "rollback",
-    };
-    let headline = format!(
-        "{verb} #{} of {app} {} to {environment} {}",
-        record.id,
-        record.version,
-        describe(record.outcome, record.exit_status)
+/// The version a rollback goes to: `to_version` if it once succeeded here, else the previous one.
+fn rollback_target(history: &History, args: &RollbackArgs) -> Result<String, ToolError> {
+    match &args.to_version {
+        Some(version) => {
+            check_version(version)?;
+            if history.succeeded_with(version) {
+                Ok(version.clone())
+            } else {
+                Err(ToolError::new(format!(
+                    "`{version}` never deployed successfully to {} {}; roll back only to a version from `history`",
+                    args.app, args.environment
+                )))
+            }
+        }
+        None => history.previous().map(|r| r.version.clone()).ok_or_else(|| {
+            ToolError::new(format!(
+                "{} {} has no earlier successful version to roll back to",
+                args.app, args.environment
+            ))
+        }),
+    }
+}
+
+/// The job runs: say so, and what to call next.
+fn started(app: String, environment: String, record: Record) -> Result<Output, ToolError> {
+    let text = format!(
+        "{} started as job {}; call devops__status {{\"app\": \"{app}\", \"environment\": \"{environment}\"}} \
+         to follow it (devops__cancel to stop it)",
+        record.headline(&app, &environment),
+        record.job_id.as_deref().unwrap_or("unknown"),
     );
-    if record.outcome != Outcome::Succeeded {
-        let output =
-            if record.output_tail.is_empty() { String::new() } else { format!("\noutput:\n{}", record.output_tail) };
-        return Err(ToolError::new(format!(
-            "{headline}; the attempt is recorded in the history and the recorded current version is unchanged, \
-             but the command may have changed the system part-way: check `status`{output}"
-        )));
+    Output::new().text(text).structured(&Report { app, environment, deployment: record })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Outcome, record};
+
+    fn args(to_version: Option<&str>) -> RollbackArgs {
+        RollbackArgs { app: "web".into(), environment: "staging".into(), to_version: to_version.map(Into::into) }
     }
-    let mut text = headline;
-    if let Some(h) = &health {
-        text.push_str(&format!(
-            "; health check {}: {}",
-            if h.healthy { "passed" } else { "FAILED" },
-            h.status.map_or_else(|| h.detail.clone(), |s| format!("HTTP {s} {}", h.detail))
-        ));
+
+    #[test]
+    fn rollbacks_go_to_versions_that_succeeded_here() {
+        let mut history = History::default();
+        assert!(rollback_target(&history, &args(None)).is_err_and(|e| e.message().contains("no earlier")));
+        for (version, outcome) in [("v1", Outcome::Succeeded), ("v2", Outcome::Cancelled), ("v3", Outcome::Succeeded)] {
+            history.push(record(version, outcome));
+        }
+        assert_eq!(rollback_target(&history, &args(None)), Ok("v1".to_owned()));
+        assert_eq!(rollback_target(&history, &args(Some("v3"))), Ok("v3".to_owned()));
+        let refused = rollback_target(&history, &args(Some("v2"))).expect_err("cancelled is no success");
+        assert!(refused.message().contains("never deployed successfully"), "{refused}");
+        assert!(rollback_target(&history, &args(Some("--force"))).is_err());
     }
-    let report = Report { app: app.to_owned(), environment: environment.to_owned(), deployment: record, health };
-    Output::new().text(text).structured(&report)
 }

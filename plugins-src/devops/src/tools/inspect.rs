@@ -1,5 +1,5 @@
-//! `status`, `history` and `list_apps`: read the configuration, the history and the health
-//! endpoint; change nothing.
+//! `history` and `list_apps`: read the configuration and the histories. They change nothing
+//! but the records of deploys whose jobs have ended, which they bring up to date first.
 
 use sanctum_guest::{Annotations, NoArgs, Output, Tool, ToolError};
 use schemars::JsonSchema;
@@ -7,91 +7,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::apps::Apps;
-use crate::health::{self, Health};
-use crate::history::{Record, Store};
-use crate::run::describe;
-
-pub(crate) struct Status;
-
-/// Report an application's state in one environment: the version running as far as the
-/// deployment history knows, the last deployment attempt, and a live health check.
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct StatusArgs {
-    /// The application, as listed by `list_apps`.
-    app: String,
-    /// The environment.
-    environment: String,
-}
-
-#[derive(Serialize, JsonSchema)]
-struct StatusReport {
-    app: String,
-    environment: String,
-    /// The version of the last successful deployment, if any.
-    current_version: Option<String>,
-    /// The last deployment attempt, whatever its outcome.
-    last_deployment: Option<Record>,
-    /// The live health check, if the app has a health URL.
-    health: Option<Health>,
-}
-
-impl Tool for Status {
-    const NAME: &'static str = "status";
-    const TITLE: Option<&'static str> = Some("Application status");
-    const ANNOTATIONS: Annotations = Annotations::NONE.read_only(true).idempotent(true).open_world(true);
-    type Args = StatusArgs;
-
-    fn output_schema() -> Option<Value> {
-        Some(sanctum_guest::schema::output_schema::<StatusReport>())
-    }
-
-    fn call(args: StatusArgs) -> Result<Output, ToolError> {
-        let apps = Apps::load()?;
-        let app = apps.target(&args.app, &args.environment)?;
-        let mut history = Store::new(&apps.state_dir, &args.app, &args.environment).load()?;
-        history.close_interrupted();
-        let health = app.health_url(&args.environment).map(|url| health::check(&url));
-        let report = StatusReport {
-            current_version: history.current().map(|r| r.version.clone()),
-            last_deployment: history.last().cloned(),
-            health,
-            app: args.app,
-            environment: args.environment,
-        };
-        let mut text = format!(
-            "{} {}: {}",
-            report.app,
-            report.environment,
-            report
-                .current_version
-                .as_deref()
-                .map_or("never deployed successfully".to_owned(), |v| format!("running {v}"))
-        );
-        if let Some(last) = &report.last_deployment {
-            text.push_str(&format!(
-                "; last deployment #{} ({}) {} at {}",
-                last.id,
-                last.version,
-                describe(last.outcome, last.exit_status),
-                last.finished_at.as_deref().unwrap_or(&last.started_at)
-            ));
-        }
-        if let Some(h) = &report.health {
-            text.push_str(&format!("; health: {}", if h.healthy { "healthy" } else { "NOT healthy" }));
-            match h.status {
-                Some(status) => text.push_str(&format!(" (HTTP {status}) {}", h.detail)),
-                None => text.push_str(&format!(" ({})", h.detail)),
-            }
-        }
-        Output::new().text(text).structured(&report)
-    }
-}
+use crate::history::{Outcome, Record, Store};
+use crate::reconcile;
 
 pub(crate) struct History;
 
 /// List recent deployments of an application in one environment, newest first, with who asked,
-/// when, the outcome and the end of the command's output.
+/// when, the outcome (or the job still running it) and the end of the command's output.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HistoryArgs {
@@ -125,8 +47,7 @@ impl Tool for History {
     fn call(args: HistoryArgs) -> Result<Output, ToolError> {
         let apps = Apps::load()?;
         apps.target(&args.app, &args.environment)?;
-        let mut history = Store::new(&apps.state_dir, &args.app, &args.environment).load()?;
-        history.close_interrupted();
+        let history = reconcile::load(&Store::new(&apps.state_dir, &args.app, &args.environment))?;
         let deployments = history.recent(args.limit.unwrap_or(10) as usize);
         let mut text = if deployments.is_empty() {
             format!("no deployments of {} to {} yet", args.app, args.environment)
@@ -134,15 +55,19 @@ impl Tool for History {
             format!("{} {} deployments, newest first:", args.app, args.environment)
         };
         for r in &deployments {
+            let job = match (r.outcome, &r.job_id) {
+                (Outcome::Running, Some(job)) => format!(" (job {job})"),
+                _ => String::new(),
+            };
             text.push_str(&format!(
-                "\n#{} {} {} {} at {} by {}",
+                "\n#{} {} {} {}{job} at {} by {}",
                 r.id,
                 match r.action {
                     crate::history::Action::Deploy => "deploy",
                     crate::history::Action::Rollback => "rollback",
                 },
                 r.version,
-                describe(r.outcome, r.exit_status),
+                r.describe(),
                 r.started_at,
                 r.agent.as_deref().unwrap_or("unknown agent")
             ));
@@ -193,7 +118,7 @@ impl Tool for ListApps {
             let mut environments = Vec::new();
             for environment in &app.environments {
                 // One damaged history must not hide every other application.
-                let current_version = match Store::new(&apps.state_dir, name, environment).load() {
+                let current_version = match reconcile::load(&Store::new(&apps.state_dir, name, environment)) {
                     Ok(history) => history.current().map(|r| r.version.clone()),
                     Err(e) if e.message().contains("is damaged") => Some("unknown (history damaged)".to_owned()),
                     Err(e) => return Err(e),

@@ -1,8 +1,12 @@
-//! The tools: `deploy` and `rollback` change things, `status`, `history` and `list_apps` only
-//! look.
+//! The tools: `deploy` and `rollback` start a deploy job, `cancel` stops one; `status`,
+//! `history` and `list_apps` look (and record the outcomes of jobs that have ended).
 
+mod cancel;
 mod change;
 mod inspect;
+mod status;
 
+pub(crate) use cancel::Cancel;
 pub(crate) use change::{Deploy, Rollback};
-pub(crate) use inspect::{History, ListApps, Status};
+pub(crate) use inspect::{History, ListApps};
+pub(crate) use status::Status;
