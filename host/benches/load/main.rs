@@ -4,9 +4,11 @@
 //! Run: `cargo bench -p sanctum --bench load`. Settings (environment):
 //! `SANCTUM_BENCH_SECS` (measured seconds per cell, default 2), `SANCTUM_BENCH_WARMUP_MS`
 //! (default 300), `SANCTUM_BENCH_CONCURRENCY` (default `1,8,64`), `SANCTUM_BENCH_STARTS` (warm
-//! starts per start-up case, default 3), `SANCTUM_BENCH_SKIP` (any of `calls,native,startup`),
+//! starts per start-up case, default 3), `SANCTUM_BENCH_SKIP` (any of `calls,native,startup,jobs`),
 //! `SANCTUM_BENCH_TOOLS` (default `echo,summarize`), `SANCTUM_BENCH_ALLOCATORS` (default
 //! `pooling,on-demand`); the last two narrow the matrix, e.g. to profile one cell.
+//! `SANCTUM_BENCH_JOB_SECS` (the long job of the jobs section, default 60) and
+//! `SANCTUM_BENCH_JOBS` (its short jobs, default 100).
 //! Prints Markdown tables and writes them to `target/bench/load.md`; exits non-zero if any call
 //! failed, since figures that include failures measure nothing.
 //!
@@ -20,7 +22,8 @@
 //! - one module per section, each measuring and writing its tables: `matrix.rs` the MCP cells
 //!   (with `phases.rs`, the per-phase breakdown from `/metrics`), `native.rs` the
 //!   process-per-call comparison (with `native_cli.py`; the hidden `--native-cli TOOL` argument
-//!   turns this binary into the Rust twin), `startup.rs` start-up time and memory;
+//!   turns this binary into the Rust twin), `startup.rs` start-up time and memory, `jobs.rs`
+//!   calls beside a running job and what many jobs leave behind;
 //! - `report.rs` the Markdown and the run's context.
 //!
 //! The client is one current-thread tokio runtime: it uses at most one core, and shares the
@@ -29,6 +32,7 @@
 #![allow(clippy::print_stdout)]
 
 mod http;
+mod jobs;
 mod load;
 mod matrix;
 mod mcp;
@@ -65,6 +69,7 @@ struct Settings {
     skip: Vec<String>,
     tools: Vec<String>,
     allocators: Vec<&'static str>,
+    jobs: jobs::JobSettings,
 }
 
 impl Settings {
@@ -79,16 +84,22 @@ impl Settings {
         if !(secs > 0.0 && secs < 3600.0) {
             return Err(format!("SANCTUM_BENCH_SECS={secs} is out of range"));
         }
+        let job_secs: u64 = var("SANCTUM_BENCH_JOB_SECS", 60)?;
+        if !(5..=3600).contains(&job_secs) {
+            return Err(format!("SANCTUM_BENCH_JOB_SECS={job_secs} is out of range (5..=3600)"));
+        }
+        let job_count: usize = var("SANCTUM_BENCH_JOBS", 100)?;
+        if !(1..=10_000).contains(&job_count) {
+            return Err(format!("SANCTUM_BENCH_JOBS={job_count} is out of range (1..=10000)"));
+        }
+        let warm_up = Duration::from_millis(var("SANCTUM_BENCH_WARMUP_MS", 300)?);
         let concurrency = var("SANCTUM_BENCH_CONCURRENCY", "1,8,64".to_owned())?
             .split(',')
             .map(|c| c.trim().parse::<usize>().ok().filter(|c| (1..=1000).contains(c)))
             .collect::<Option<Vec<_>>>()
             .ok_or("SANCTUM_BENCH_CONCURRENCY must be a list like 1,8,64")?;
         Ok(Self {
-            timing: Timing {
-                warm_up: Duration::from_millis(var("SANCTUM_BENCH_WARMUP_MS", 300)?),
-                measure: Duration::from_secs_f64(secs),
-            },
+            timing: Timing { warm_up, measure: Duration::from_secs_f64(secs) },
             concurrency,
             warm_starts: var("SANCTUM_BENCH_STARTS", 3usize)?.max(1),
             skip: var("SANCTUM_BENCH_SKIP", String::new())?.split(',').map(|s| s.trim().to_owned()).collect(),
@@ -104,6 +115,7 @@ impl Settings {
                     other => Err(format!("SANCTUM_BENCH_ALLOCATORS: unknown allocator {other:?}")),
                 })
                 .collect::<Result<_, _>>()?,
+            jobs: jobs::JobSettings { job: Duration::from_secs(job_secs), count: job_count, warm_up },
         })
     }
 
@@ -166,6 +178,7 @@ async fn bench(settings: &Settings) -> Result<usize, String> {
         cache_dir: PathBuf::from("<tmp>/cache"),
         allocator: Some("A"),
         stderr: PathBuf::new(),
+        extra_args: Vec::new(),
     };
 
     let mut report = Report::default();
@@ -219,6 +232,9 @@ async fn bench(settings: &Settings) -> Result<usize, String> {
     if settings.runs("startup") {
         failures +=
             startup::section(&mut report, settings.warm_starts, &repo, tmp.path(), &one_plugin, &twenty).await?;
+    }
+    if settings.runs("jobs") {
+        failures += jobs::section(&mut report, &repo, tmp.path(), &fixture, settings.jobs).await?;
     }
 
     let errors: Vec<String> = cells

@@ -60,6 +60,7 @@ pub(crate) async fn section(
             cache_dir: scratch.join(format!("cache-{label}")),
             allocator: Some(label),
             stderr: scratch.join(format!("server-{label}.log")),
+            extra_args: Vec::new(),
         };
         let server = Server::start(&options).await?;
         idle.push(format!("{label} {}", idle_cpu(server.pid).await));

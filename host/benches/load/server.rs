@@ -28,6 +28,8 @@ pub(crate) struct Options {
     pub(crate) allocator: Option<&'static str>,
     /// Where stderr (logs, audit records) goes; appended to.
     pub(crate) stderr: PathBuf,
+    /// Further arguments (e.g. `--policy`, `--jobs-dir`), after the common ones.
+    pub(crate) extra_args: Vec<String>,
 }
 
 impl Options {
@@ -57,6 +59,7 @@ impl Options {
         if let Some(allocator) = self.allocator {
             args.extend(["--instance-allocator".to_owned(), allocator.to_owned()]);
         }
+        args.extend(self.extra_args.iter().cloned());
         args
     }
 }

@@ -148,6 +148,7 @@ pub(crate) async fn section(
             cache_dir: tmp.join(format!("startup-cache-{i}")),
             allocator: None,
             stderr: tmp.join(format!("startup-{i}.log")),
+            extra_args: Vec::new(),
         };
         for (cache, starts) in [("cold", 1), ("warm", warm_starts)] {
             eprintln!("load bench: start-up {label} {cache}");
