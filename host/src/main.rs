@@ -123,7 +123,9 @@ async fn check(mut args: ServeArgs) -> anyhow::Result<()> {
     args.approvals.admin_listen = None;
     // Opening the jobs directory would mark a running server's jobs as lost.
     args.jobs_dir = Some("off".into());
-    let app = sanctum::app::build(&args).await?;
+    let mut app = sanctum::app::build(&args).await?;
+    // Exiting before the validator's background compile ends would leave it out of the cache.
+    let _ = (&mut app.validator_ready).await;
     let mut problems = 0;
     #[allow(clippy::print_stdout)]
     {

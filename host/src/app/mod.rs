@@ -73,6 +73,9 @@ pub struct App {
     pub admin: AdminPlane,
     /// Host-supervised jobs (none when jobs are off): stopped once serving is over.
     pub jobs: Option<crate::runtime::Supervisor>,
+    /// The argument validator's compile, started in the background: `serve` lets it finish on
+    /// its own, `check` waits for it (so a check also warms the compile cache for it).
+    pub validator_ready: tokio::task::JoinHandle<()>,
 }
 
 /// Load everything `args` names and wire the layers over it. Serves nothing yet: see [`run`].
@@ -96,7 +99,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<App> {
     let loaded = startup.load(&metrics).await?;
     let runtime = loaded.runtime;
     // Compile the argument validator now, off the request path, rather than on the first call.
-    tokio::spawn({
+    let validator_ready = tokio::spawn({
         let runtime = Arc::clone(&runtime);
         async move { runtime.prepare_validator().await }
     });
@@ -184,6 +187,7 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<App> {
         approvals,
         admin,
         jobs: loaded.jobs,
+        validator_ready,
     })
 }
 
