@@ -56,6 +56,7 @@ EXPECTED_TOOLS = [
     "botfather__set_name",
     "botfather__set_short_description",
     "botfather__set_webhook",
+    "devops__cancel",
     "devops__deploy",
     "devops__history",
     "devops__list_apps",
