@@ -47,7 +47,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 fn init_logging(command: &Command) -> anyhow::Result<()> {
     let (filter, format) = match command {
         Command::Serve(args) | Command::Check(args) => (
-            EnvFilter::try_new(&args.log_level).with_context(|| {
+            EnvFilter::try_new(quiet_rmcp(&args.log_level)).with_context(|| {
                 format!("invalid log level (--log-level, SANCTUM_LOG or log.level): {:?}", args.log_level)
             })?,
             args.log_format,
@@ -63,6 +63,14 @@ fn init_logging(command: &Command) -> anyhow::Result<()> {
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
     }
     Ok(())
+}
+
+/// rmcp logs the start and end of every session at `info`, four lines for each of Letta's
+/// operations (each a fresh session): under a filter that does not name it, it says only
+/// what went wrong.
+fn quiet_rmcp(filter: &str) -> String {
+    let quieter_already = matches!(filter.trim().to_ascii_lowercase().as_str(), "off" | "error");
+    if filter.contains("rmcp") || quieter_already { filter.to_owned() } else { format!("{filter},rmcp=warn") }
 }
 
 /// `sanctum plugins list|inspect|approve`: print the report.

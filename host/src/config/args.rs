@@ -207,6 +207,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SANCTUM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
     /// Log filter: a level (`info`, `debug`, ...) or `tracing` directives (`sanctum=debug`).
+    /// The MCP library (`rmcp`) logs only warnings unless the filter names it (`info,rmcp=info`).
     #[arg(long, env = "SANCTUM_LOG", default_value = "info")]
     pub log_level: String,
     /// Authentication, Origin checks, session caps and rate limits.

@@ -4,13 +4,14 @@
 //! Listings are rendered once per registry generation and caller, and reused: `tools/list` runs
 //! on every Letta operation, while reloads and policy changes are rare. The cache is bounded in
 //! callers and starts over at each generation, so no listing outlives a reload, a pin change
-//! or a policy change.
+//! or a policy change. A handshake-era client's `tools/list` is answered with the listing's
+//! serialized bytes (see [`Listing::handshake_result`]), so listing costs a copy, not a render.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::RoleServer;
-use rmcp::model::{MetaObject, Tool, ToolAnnotations};
+use rmcp::model::{ListToolsResult, MetaObject, ServerResult, Tool, ToolAnnotations};
 use rmcp::service::RequestContext;
 
 use crate::access::{Caller, Listed};
@@ -36,12 +37,19 @@ impl CallerKey {
     /// The caller of a request: the transport's principal (anonymous when the request did not
     /// come over HTTP) and the `X-Agent-Id` header.
     pub(crate) fn of(extensions: &rmcp::model::Extensions) -> Self {
-        let parts = extensions.get::<http::request::Parts>();
-        let principal = parts.and_then(|p| p.extensions.get::<Principal>());
+        match extensions.get::<http::request::Parts>() {
+            Some(parts) => Self::of_parts(parts),
+            None => Self { principal: Arc::from(ANONYMOUS), groups: Arc::from([]), agent: None },
+        }
+    }
+
+    /// The caller of an HTTP request the transport has not handed to rmcp.
+    pub(crate) fn of_parts(parts: &http::request::Parts) -> Self {
+        let principal = parts.extensions.get::<Principal>();
         Self {
             principal: principal.map_or_else(|| Arc::from(ANONYMOUS), |p| Arc::from(p.name())),
             groups: principal.map_or_else(|| Arc::from([]), |p| Arc::clone(p.groups())),
-            agent: parts.and_then(|p| agent_id(&p.headers)).map(Arc::from),
+            agent: agent_id(&parts.headers).map(Arc::from),
         }
     }
 
@@ -108,6 +116,24 @@ pub(crate) struct Listing {
     pub(crate) tools: Arc<Vec<Tool>>,
     /// Equal for two listings exactly when a client would see the same tools.
     pub(crate) fingerprint: u64,
+    /// The `tools/list` result as a handshake-era client is sent it, serialized on first use
+    /// and shared by every later request of this caller and generation.
+    handshake_result: Arc<OnceLock<Arc<str>>>,
+}
+
+impl Listing {
+    /// The serialized `result` of a handshake-era (2024-11-05 … 2025-11-25) `tools/list`:
+    /// exactly what rmcp's handler would send, built the same way once.
+    pub(crate) fn handshake_result(&self) -> Arc<str> {
+        let result = self.handshake_result.get_or_init(|| {
+            let mut result = ServerResult::ListToolsResult(ListToolsResult::with_all_items(self.tools.to_vec()));
+            result.strip_result_type_for_legacy_peer();
+            result.strip_non_object_output_for_legacy_peer();
+            // Plain data with string keys: serializing it cannot fail.
+            Arc::from(serde_json::to_string(&result).unwrap_or_default())
+        });
+        Arc::clone(result)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -140,6 +166,7 @@ impl Listings {
         let listing = Listing {
             tools: Arc::new(tools.iter().map(|(spec, listed)| render_tool(spec, *listed)).collect()),
             fingerprint,
+            handshake_result: Arc::default(),
         };
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.generation == generation {

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, Implementation, ListToolsResult, LoggingLevel, PaginatedRequestParams,
-    ProtocolVersion, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscriptionFilter, Tool,
+    ProtocolVersion, RequestId, ServerCapabilities, ServerConfig, SetLevelRequestParams, SubscriptionFilter, Tool,
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -107,6 +107,24 @@ impl McpServer {
 
     pub fn registry(&self) -> &Arc<Registry> {
         &self.shared.registry
+    }
+
+    /// The whole JSON-RPC response to a handshake-era `tools/list` request `id` by the caller of
+    /// `parts`, for a transport to send as it is: Letta lists the tools in every fresh session,
+    /// so the list is serialized once per registry generation and caller and only copied here.
+    /// Exactly what [`ServerHandler::list_tools`] answers through rmcp (a test holds the two
+    /// equal); only for a session whose handshake is done.
+    pub fn handshake_tools_list(&self, parts: &http::request::Parts, id: &RequestId) -> String {
+        let listing = self.shared.listings.get(&self.shared.registry, &CallerKey::of_parts(parts));
+        let result = listing.handshake_result();
+        let id = serde_json::to_string(id).unwrap_or_default();
+        let mut response = String::with_capacity(result.len() + id.len() + 40);
+        response.push_str(r#"{"jsonrpc":"2.0","id":"#);
+        response.push_str(&id);
+        response.push_str(r#","result":"#);
+        response.push_str(&result);
+        response.push('}');
+        response
     }
 
     fn forwarding(&self, ctx: &RequestContext<RoleServer>, tool: &str) -> Forwarding {

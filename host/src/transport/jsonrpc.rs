@@ -5,7 +5,9 @@
 //! longer parses as a known request), and routes responses by request id, so a second request
 //! reusing an id still in flight would be answered with the first one's result, or not at all.
 //! This module reads only the envelope (borrowed, no copy of the arguments) and builds the
-//! JSON-RPC error a client is owed. Owns no MCP semantics beyond the `tools/call` argument shape.
+//! JSON-RPC error a client is owed. It also tells the transport which messages end a session's
+//! handshake and which are plain `tools/list` requests (answered from the serialized listing).
+//! Owns no MCP semantics beyond those method names and the `tools/call` argument shape.
 
 use rmcp::ErrorData;
 use rmcp::model::{RequestId, ServerJsonRpcMessage};
@@ -21,6 +23,10 @@ pub(crate) struct Envelope {
     pub(crate) cancels: Option<RequestId>,
     /// An `initialize` request (the only one that opens a session).
     pub(crate) initializes: bool,
+    /// A `tools/list` request: a handshake session's is answered from the serialized listing.
+    pub(crate) lists_tools: bool,
+    /// `notifications/initialized`: the session's handshake is done.
+    pub(crate) completes_handshake: bool,
 }
 
 /// A message that must be answered with a JSON-RPC error instead of being handled.
@@ -61,6 +67,14 @@ struct CallParams<'a> {
     arguments: Option<&'a RawValue>,
 }
 
+/// `tools/list` parameters as far as the envelope cares: a `_meta` (a 2026-era version,
+/// a progress token) is for rmcp to read.
+#[derive(Deserialize)]
+struct ListParams<'a> {
+    #[serde(default, borrow, rename = "_meta")]
+    meta: Option<&'a RawValue>,
+}
+
 #[derive(Deserialize)]
 struct CancelParams {
     #[serde(default, rename = "requestId")]
@@ -82,7 +96,8 @@ pub(crate) fn peek(body: &[u8]) -> Result<Envelope, Refusal> {
             .then(|| message.params.and_then(|p| serde_json::from_str::<CancelParams>(p.get()).ok()))
             .flatten()
             .and_then(|p| p.request_id);
-        return Ok(Envelope { cancels, ..Envelope::default() });
+        let completes_handshake = method == "notifications/initialized";
+        return Ok(Envelope { cancels, completes_handshake, ..Envelope::default() });
     };
     if method == "tools/call"
         && let Some(params) = message.params
@@ -99,7 +114,21 @@ pub(crate) fn peek(body: &[u8]) -> Result<Envelope, Refusal> {
             }
         }
     }
-    Ok(Envelope { initializes: method == "initialize", request_id: Some(id), cancels: None })
+    Ok(Envelope {
+        initializes: method == "initialize",
+        lists_tools: method == "tools/list" && plain_list(message.params),
+        request_id: Some(id),
+        ..Envelope::default()
+    })
+}
+
+/// `tools/list` parameters that are absent, `null` or an object without `_meta`.
+fn plain_list(params: Option<&RawValue>) -> bool {
+    match params {
+        None => true,
+        Some(params) if params.get().trim() == "null" => true,
+        Some(params) => serde_json::from_str::<ListParams<'_>>(params.get()).is_ok_and(|p| p.meta.is_none()),
+    }
 }
 
 #[cfg(test)]
@@ -112,11 +141,18 @@ mod tests {
         let request = peek(br#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#).expect("fine");
         assert_eq!(request.request_id, Some(NumberOrString::Number(7)));
         assert!(!request.initializes);
+        assert!(request.lists_tools);
         assert!(peek(br#"{"jsonrpc":"2.0","id":0,"method":"initialize"}"#).expect("fine").initializes);
+        let with_cursor = br#"{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"cursor":"x"}}"#;
+        assert!(peek(with_cursor).expect("fine").lists_tools);
+        let with_meta = br#"{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"_meta":{"progressToken":1}}}"#;
+        assert!(!peek(with_meta).expect("fine").lists_tools, "rmcp reads _meta");
+        // Only a request lists: a notification of that name has no id to answer.
+        assert!(!peek(br#"{"jsonrpc":"2.0","method":"tools/list"}"#).expect("fine").lists_tools);
         let named = peek(br#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#).expect("fine");
         assert_eq!(named.request_id, Some(NumberOrString::String("a".into())));
         let notification = peek(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).expect("fine");
-        assert_eq!(notification, Envelope::default());
+        assert_eq!(notification, Envelope { completes_handshake: true, ..Envelope::default() });
         let cancel =
             peek(br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7}}"#).expect("fine");
         assert_eq!(cancel.cancels, Some(NumberOrString::Number(7)));

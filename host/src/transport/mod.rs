@@ -100,6 +100,7 @@ pub fn router(mcp: McpServer, options: RouterOptions) -> Router {
     book.spawn_sweeper(options.shutdown.clone());
     let mcp_sessions = sessions::McpSessions {
         book: book.clone(),
+        mcp: mcp.clone(),
         manager: Arc::clone(&sessions),
         max_body_bytes: limits.max_body_bytes,
     };

@@ -90,6 +90,14 @@ impl Outbox {
                 return Ok(());
             }
         };
+        self.push_json(json)
+    }
+
+    /// Queue a message already serialized (one JSON-RPC message, no newline framing needed).
+    pub(crate) fn push_json(&self, json: String) -> Result<(), OutboxClosed> {
+        if self.close.is_cancelled() {
+            return Err(OutboxClosed::Closed);
+        }
         let mut state = self.state();
         if state.closed {
             return Err(OutboxClosed::Closed);

@@ -4,7 +4,9 @@
 //! end) can be matched to it. HTTP only: it knows nothing of MCP.
 //!
 //! The access line names the method, the path (never the query: the legacy transport's
-//! `sessionId` is a bearer capability), the status and the duration; never a body.
+//! `sessionId` is a bearer capability), the status and the duration; never a body. It is at
+//! `info` for requests outside a session and for refusals; a session's other requests are at
+//! `debug`, and the session book logs one line at `info` when the session ends.
 
 use std::time::Instant;
 
@@ -16,6 +18,9 @@ use tracing::Instrument as _;
 
 /// The header read and written.
 pub(super) const HEADER: &str = "x-request-id";
+
+/// A `/mcp` request or response carrying it belongs to a handshake session.
+const SESSION_HEADER: &str = "mcp-session-id";
 
 /// Longest client id accepted; longer ones are replaced, so logs stay bounded.
 const MAX_LEN: usize = 128;
@@ -32,15 +37,20 @@ pub(super) async fn tag(request: Request, next: Next) -> Response {
     let id = client_id(&request).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    let in_session = path == "/sse" || path == "/messages" || request.headers().contains_key(SESSION_HEADER);
     let span = tracing::info_span!("request", request_id = %id, %method, %path);
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
+    let in_session = in_session || response.headers().contains_key(SESSION_HEADER);
+    let (status, duration_ms) = (response.status().as_u16(), started.elapsed().as_secs_f64() * 1e3);
     span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            duration_ms = started.elapsed().as_secs_f64() * 1e3,
-            "http request"
-        );
+        // A session's requests are summed up in one line when it ends (`sessions.rs`); only
+        // their refusals, and requests outside any session, get a line of their own at info.
+        if in_session && status < 400 {
+            tracing::debug!(status, duration_ms, "http request");
+        } else {
+            tracing::info!(status, duration_ms, "http request");
+        }
     });
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(HEADER, value);

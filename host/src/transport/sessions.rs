@@ -41,6 +41,43 @@ struct Entry {
     /// Ids of the session's requests not yet answered: a second request with one of them is
     /// refused (the protocol forbids reusing an id, and the answers are routed by it).
     in_flight: HashSet<RequestId>,
+    /// The client sent `notifications/initialized` and it was accepted.
+    handshake_done: bool,
+    kind: SessionKind,
+    opened: Instant,
+    /// Requests made in the session, for the line logged when it ends.
+    requests: u64,
+}
+
+/// Which transport a session belongs to (for its log line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionKind {
+    LegacySse,
+    StreamableHttp,
+}
+
+impl SessionKind {
+    fn label(self) -> &'static str {
+        match self {
+            Self::LegacySse => "legacy SSE",
+            Self::StreamableHttp => "Streamable HTTP",
+        }
+    }
+}
+
+impl Entry {
+    /// The session's one line at `info` (its requests are logged at `debug`): Letta opens a
+    /// session per operation, so a line per request would be five per operation.
+    fn log_end(&self, id: &str, why: &str) {
+        tracing::info!(
+            session = %log_id(id),
+            principal = %self.principal,
+            transport = self.kind.label(),
+            requests = self.requests,
+            duration_ms = self.opened.elapsed().as_secs_f64() * 1e3,
+            "session {why}"
+        );
+    }
 }
 
 /// Whether a session may start another request.
@@ -94,10 +131,64 @@ pub(crate) enum Owner {
 /// Open sessions of both transports. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct SessionBook {
-    entries: Arc<Mutex<HashMap<String, Entry>>>,
+    entries: Arc<Mutex<Entries>>,
     max_total: usize,
     max_per_principal: usize,
     idle: Duration,
+}
+
+/// The sessions, and how many each principal holds: a session opens and closes in O(1) (Letta
+/// opens one per operation), and only a full book is swept before it refuses.
+#[derive(Debug, Default)]
+struct Entries {
+    by_id: HashMap<String, Entry>,
+    per_principal: HashMap<Arc<str>, usize>,
+}
+
+impl Entries {
+    fn refusal(&self, principal: &str, max_total: usize, max_per_principal: usize) -> Option<SessionRefusal> {
+        if self.per_principal.get(principal).copied().unwrap_or(0) >= max_per_principal {
+            Some(SessionRefusal::PrincipalFull)
+        } else if self.by_id.len() >= max_total {
+            Some(SessionRefusal::ServerFull)
+        } else {
+            None
+        }
+    }
+
+    fn insert(&mut self, id: &str, entry: Entry) {
+        *self.per_principal.entry(Arc::clone(&entry.principal)).or_default() += 1;
+        if let Some(replaced) = self.by_id.insert(id.to_owned(), entry) {
+            self.forget_principal(&replaced.principal);
+        }
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Entry> {
+        let entry = self.by_id.remove(id)?;
+        self.forget_principal(&entry.principal);
+        Some(entry)
+    }
+
+    fn forget_principal(&mut self, principal: &str) {
+        if let Some(count) = self.per_principal.get_mut(principal) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_principal.remove(principal);
+            }
+        }
+    }
+
+    /// Close and forget every session idle longer than `idle`.
+    fn sweep(&mut self, idle: Duration) {
+        let expired: Vec<String> =
+            self.by_id.iter().filter(|(_, e)| e.last_active.elapsed() >= idle).map(|(id, _)| id.clone()).collect();
+        for id in expired {
+            if let Some(entry) = self.remove(&id) {
+                entry.log_end(&id, "closed after being idle");
+                entry.close.cancel();
+            }
+        }
+    }
 }
 
 impl SessionBook {
@@ -107,18 +198,31 @@ impl SessionBook {
 
     /// Register session `id` of `principal`, unless a cap is reached. `close` is cancelled when
     /// the session expires.
-    pub(crate) fn open(&self, id: &str, principal: &str, close: CancellationToken) -> Result<(), SessionRefusal> {
-        self.sweep();
+    pub(crate) fn open(
+        &self,
+        id: &str,
+        principal: &str,
+        kind: SessionKind,
+        close: CancellationToken,
+    ) -> Result<(), SessionRefusal> {
         let Ok(mut entries) = self.entries.lock() else { return Err(SessionRefusal::ServerFull) };
-        if entries.values().filter(|e| &*e.principal == principal).count() >= self.max_per_principal {
-            return Err(SessionRefusal::PrincipalFull);
+        if entries.refusal(principal, self.max_total, self.max_per_principal).is_some() {
+            entries.sweep(self.idle);
+            if let Some(refusal) = entries.refusal(principal, self.max_total, self.max_per_principal) {
+                return Err(refusal);
+            }
         }
-        if entries.len() >= self.max_total {
-            return Err(SessionRefusal::ServerFull);
-        }
-        let entry =
-            Entry { principal: Arc::from(principal), last_active: Instant::now(), close, in_flight: HashSet::new() };
-        entries.insert(id.to_owned(), entry);
+        let entry = Entry {
+            principal: Arc::from(principal),
+            last_active: Instant::now(),
+            close,
+            in_flight: HashSet::new(),
+            handshake_done: false,
+            kind,
+            opened: Instant::now(),
+            requests: 0,
+        };
+        entries.insert(id, entry);
         Ok(())
     }
 
@@ -126,7 +230,7 @@ impl SessionBook {
     /// session is at its limit.
     pub(crate) fn begin_request(&self, session: &str, request: &RequestId) -> Admission {
         let Ok(mut entries) = self.entries.lock() else { return Admission::Unknown };
-        let Some(entry) = entries.get_mut(session) else { return Admission::Unknown };
+        let Some(entry) = entries.by_id.get_mut(session) else { return Admission::Unknown };
         if entry.in_flight.contains(request) {
             Admission::Duplicate
         } else if entry.in_flight.len() >= MAX_IN_FLIGHT_PER_SESSION {
@@ -140,18 +244,34 @@ impl SessionBook {
     /// Request `request` of `session` was answered (or cancelled, or its stream dropped).
     pub(crate) fn end_request(&self, session: &str, request: &RequestId) {
         if let Ok(mut entries) = self.entries.lock()
-            && let Some(entry) = entries.get_mut(session)
+            && let Some(entry) = entries.by_id.get_mut(session)
         {
             entry.in_flight.remove(request);
         }
     }
 
+    /// Session `id`'s client has completed the handshake (`notifications/initialized`).
+    pub(crate) fn complete_handshake(&self, id: &str) {
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some(entry) = entries.by_id.get_mut(id)
+        {
+            entry.handshake_done = true;
+        }
+    }
+
+    /// Whether session `id` has completed its handshake, so requests may be answered without
+    /// its MCP service (which would refuse nothing a finished handshake allows).
+    pub(crate) fn handshake_done(&self, id: &str) -> bool {
+        self.entries.lock().ok().and_then(|entries| entries.by_id.get(id).map(|e| e.handshake_done)).unwrap_or(false)
+    }
+
     /// Whether `principal` may use session `id`; a use by its owner counts as activity.
     pub(crate) fn touch(&self, id: &str, principal: &str) -> Owner {
         let Ok(mut entries) = self.entries.lock() else { return Owner::Unknown };
-        match entries.get_mut(id) {
+        match entries.by_id.get_mut(id) {
             Some(entry) if &*entry.principal == principal => {
                 entry.last_active = Instant::now();
+                entry.requests += 1;
                 Owner::Same
             }
             Some(_) => Owner::Other,
@@ -161,21 +281,17 @@ impl SessionBook {
 
     /// Whether a new session of `principal` would be refused right now.
     pub(crate) fn would_refuse(&self, principal: &str) -> Option<SessionRefusal> {
-        self.sweep();
-        let entries = self.entries.lock().ok()?;
-        if entries.values().filter(|e| &*e.principal == principal).count() >= self.max_per_principal {
-            Some(SessionRefusal::PrincipalFull)
-        } else if entries.len() >= self.max_total {
-            Some(SessionRefusal::ServerFull)
-        } else {
-            None
-        }
+        let mut entries = self.entries.lock().ok()?;
+        entries.refusal(principal, self.max_total, self.max_per_principal)?;
+        entries.sweep(self.idle);
+        entries.refusal(principal, self.max_total, self.max_per_principal)
     }
 
     pub(crate) fn remove(&self, id: &str) {
         if let Ok(mut entries) = self.entries.lock() {
             // Fire the close signal too, so the task waiting on it (one per `/mcp` session) ends.
             if let Some(entry) = entries.remove(id) {
+                entry.log_end(id, "closed");
                 entry.close.cancel();
             }
         }
@@ -183,16 +299,9 @@ impl SessionBook {
 
     /// Close and forget every session idle longer than the limit.
     pub(crate) fn sweep(&self) {
-        let Ok(mut entries) = self.entries.lock() else { return };
-        let idle = self.idle;
-        entries.retain(|id, entry| {
-            let keep = entry.last_active.elapsed() < idle;
-            if !keep {
-                tracing::info!(session = %log_id(id), principal = %entry.principal, "closing an idle session");
-                entry.close.cancel();
-            }
-            keep
-        });
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.sweep(self.idle);
+        }
     }
 
     /// Sweep every so often until `shutdown`, so idle sessions close even when no request comes.
@@ -215,6 +324,8 @@ impl SessionBook {
 #[derive(Debug, Clone)]
 pub(crate) struct McpSessions {
     pub(crate) book: SessionBook,
+    /// Answers a finished handshake's `tools/list` without rmcp.
+    pub(crate) mcp: crate::mcp::McpServer,
     pub(crate) manager: Arc<LocalSessionManager>,
     pub(crate) max_body_bytes: usize,
 }
@@ -267,14 +378,28 @@ pub(crate) async fn bind_mcp_sessions(State(state): State<McpSessions>, request:
         let mut in_flight = None;
         if let Some(request_id) = envelope.request_id {
             match state.book.begin_request(&id, &request_id) {
-                Admission::Admitted => in_flight = Some(InFlight { book: state.book.clone(), session: id, request_id }),
+                Admission::Admitted => {
+                    in_flight = Some(InFlight { book: state.book.clone(), session: id.clone(), request_id });
+                }
                 Admission::Duplicate => return json_rpc_error(jsonrpc::Refusal::duplicate(request_id)),
                 Admission::Full => return too_many_in_flight(),
                 // Closed meanwhile: rmcp answers it as an unknown session.
                 Admission::Unknown => {}
             }
         }
+        if let Some(in_flight) = &in_flight
+            && envelope.lists_tools
+            && state.book.handshake_done(&id)
+            && answers_itself(&parts.headers)
+        {
+            // Answered from the serialized listing; the request is done when this returns.
+            let body = state.mcp.handshake_tools_list(&parts, &in_flight.request_id);
+            return ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+        }
         let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+        if envelope.completes_handshake && response.status() == StatusCode::ACCEPTED {
+            state.book.complete_handshake(&id);
+        }
         return match in_flight {
             Some(in_flight) => in_flight.hold_until_sent(response),
             None => response,
@@ -290,7 +415,7 @@ pub(crate) async fn bind_mcp_sessions(State(state): State<McpSessions>, request:
     let new_id = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     if let Some(id) = new_id.filter(|_| opens_session) {
         let close = CancellationToken::new();
-        if let Err(refusal) = state.book.open(&id, &principal, close.clone()) {
+        if let Err(refusal) = state.book.open(&id, &principal, SessionKind::StreamableHttp, close.clone()) {
             // Lost a race for the last slot: undo the session rmcp just made.
             let _ = state.manager.close_session(&id.clone().into()).await;
             return refusal.into_response();
@@ -303,6 +428,34 @@ pub(crate) async fn bind_mcp_sessions(State(state): State<McpSessions>, request:
     }
     response
 }
+
+/// Whether a session request's headers are plainly ones rmcp would accept (`Accept` naming
+/// JSON and event streams without parameters, a JSON `Content-Type`, a handshake-era
+/// `Mcp-Protocol-Version` or none, none of the 2026 standard headers), so that answering it
+/// here changes nothing a client could notice. Anything else goes to rmcp, whose refusals stay
+/// the one answer to bad headers.
+fn answers_itself(headers: &axum::http::HeaderMap) -> bool {
+    use axum::http::header::{ACCEPT, CONTENT_TYPE};
+    let (mut json, mut events) = (false, false);
+    for value in headers.get_all(ACCEPT).iter() {
+        let Ok(value) = value.to_str() else { return false };
+        for mime in value.split(',').map(str::trim) {
+            json |= mime.eq_ignore_ascii_case("application/json");
+            events |= mime.eq_ignore_ascii_case("text/event-stream");
+        }
+    }
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let json_body = content_type.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    let version = headers.get("mcp-protocol-version").map(|v| v.to_str().unwrap_or_default());
+    json && events
+        && json_body
+        && version.is_none_or(|v| HANDSHAKE_VERSIONS.contains(&v))
+        && !headers.contains_key("mcp-method")
+        && !headers.contains_key("mcp-name")
+}
+
+/// The protocol versions with the `initialize` handshake, all answered the same `tools/list`.
+const HANDSHAKE_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
 
 /// A request of a session, in flight until its response has been sent (or dropped).
 struct InFlight {
@@ -359,23 +512,43 @@ mod tests {
     fn caps_and_binding() {
         let book = SessionBook::new(3, 2, Duration::from_secs(60));
         let token = CancellationToken::new;
-        assert!(book.open("a1", "a", token()).is_ok());
-        assert!(book.open("a2", "a", token()).is_ok());
-        assert_eq!(book.open("a3", "a", token()), Err(SessionRefusal::PrincipalFull));
-        assert!(book.open("b1", "b", token()).is_ok());
-        assert_eq!(book.open("c1", "c", token()), Err(SessionRefusal::ServerFull));
+        assert!(book.open("a1", "a", SessionKind::LegacySse, token()).is_ok());
+        assert!(book.open("a2", "a", SessionKind::LegacySse, token()).is_ok());
+        assert_eq!(book.open("a3", "a", SessionKind::LegacySse, token()), Err(SessionRefusal::PrincipalFull));
+        assert!(book.open("b1", "b", SessionKind::LegacySse, token()).is_ok());
+        assert_eq!(book.open("c1", "c", SessionKind::LegacySse, token()), Err(SessionRefusal::ServerFull));
         assert_eq!(book.touch("a1", "a"), Owner::Same);
         assert_eq!(book.touch("a1", "b"), Owner::Other);
         assert_eq!(book.touch("zz", "a"), Owner::Unknown);
         book.remove("a1");
-        assert!(book.open("c1", "c", token()).is_ok());
+        assert!(book.open("c1", "c", SessionKind::LegacySse, token()).is_ok());
+    }
+
+    #[test]
+    fn a_principal_s_count_follows_closes_and_expiry() {
+        let book = SessionBook::new(100, 2, Duration::from_millis(20));
+        let token = CancellationToken::new;
+        for round in 0..50 {
+            assert!(book.open(&format!("a{round}"), "a", SessionKind::LegacySse, token()).is_ok(), "round {round}");
+            book.remove(&format!("a{round}"));
+        }
+        assert!(book.open("x", "a", SessionKind::LegacySse, token()).is_ok());
+        assert!(book.open("y", "a", SessionKind::LegacySse, token()).is_ok());
+        assert_eq!(book.would_refuse("a"), Some(SessionRefusal::PrincipalFull));
+        // Full, then idle: the next open sweeps and gets a slot without waiting for the sweeper.
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(book.would_refuse("a"), None);
+        assert!(book.open("z", "a", SessionKind::LegacySse, token()).is_ok());
+        assert_eq!(book.touch("x", "a"), Owner::Unknown);
+        let entries = book.entries.lock().expect("lock");
+        assert_eq!((entries.by_id.len(), entries.per_principal.get("a").copied()), (1, Some(1)));
     }
 
     #[test]
     fn idle_sessions_are_closed() {
         let book = SessionBook::new(10, 10, Duration::from_millis(1));
         let close = CancellationToken::new();
-        assert!(book.open("a", "p", close.clone()).is_ok());
+        assert!(book.open("a", "p", SessionKind::LegacySse, close.clone()).is_ok());
         std::thread::sleep(Duration::from_millis(5));
         book.sweep();
         assert!(close.is_cancelled());

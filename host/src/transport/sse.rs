@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::jsonrpc;
 use super::outbox::{Outbox, OutboxClosed, OutboxSink};
-use super::sessions::{Admission, SessionBook, log_id};
+use super::sessions::{Admission, SessionBook, SessionKind, log_id};
 use crate::mcp::{McpServer, Transport};
 use crate::principal::Principal;
 
@@ -104,8 +104,8 @@ struct SessionGuard(Forget);
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
+        // The book logs the session's end.
         self.0.now();
-        tracing::debug!(session = %log_id(&self.0.id), "legacy SSE session closed");
     }
 }
 
@@ -124,7 +124,7 @@ pub(crate) async fn open(State(state): State<SseState>, Extension(principal): Ex
     let id = uuid::Uuid::new_v4().simple().to_string();
     // Ends this session's stream: at shutdown, on idle expiry, or when its outbox gives up.
     let close = state.shutdown.child_token();
-    if let Err(refusal) = state.book.open(&id, principal.name(), close.clone()) {
+    if let Err(refusal) = state.book.open(&id, principal.name(), SessionKind::LegacySse, close.clone()) {
         tracing::warn!(principal = %principal.name(), ?refusal, "refused a new SSE session");
         return refusal.into_response();
     }
@@ -264,6 +264,18 @@ pub(crate) async fn post(
             Admission::Unknown => return (StatusCode::NOT_FOUND, "unknown or closed session").into_response(),
         }
     }
+    if envelope.lists_tools
+        && let Some(request_id) = &envelope.request_id
+        && state.book.handshake_done(&id)
+    {
+        // Answered from the serialized listing, on the stream as any answer.
+        let answer = state.mcp.handshake_tools_list(&parts, request_id);
+        state.book.end_request(&id, request_id);
+        return match session.outbox.push_json(answer) {
+            Ok(()) => StatusCode::ACCEPTED.into_response(),
+            Err(_) => (StatusCode::NOT_FOUND, "session has ended").into_response(),
+        };
+    }
     // Handlers read request headers (e.g. X-Agent-Id) the same way on every transport: rmcp
     // puts the HTTP parts into a request's extensions on /mcp, and so do we here.
     match &mut message {
@@ -281,7 +293,12 @@ pub(crate) async fn post(
         }
     };
     match session.to_server.try_send(message) {
-        Ok(()) => StatusCode::ACCEPTED.into_response(),
+        Ok(()) => {
+            if envelope.completes_handshake {
+                state.book.complete_handshake(&id);
+            }
+            StatusCode::ACCEPTED.into_response()
+        }
         Err(mpsc::error::TrySendError::Full(_)) => {
             release(&state);
             (StatusCode::SERVICE_UNAVAILABLE, "session is overloaded; retry shortly").into_response()

@@ -26,6 +26,7 @@ mod identity;
 mod jobs;
 mod jwt;
 mod legacy_http;
+mod listing;
 mod loading;
 mod network;
 mod operations;

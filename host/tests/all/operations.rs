@@ -293,6 +293,43 @@ async fn json_logs_carry_the_request_id_and_info_never_shows_argument_values() {
 }
 
 #[tokio::test]
+async fn fresh_sessions_add_no_log_lines_at_info() {
+    // Letta opens a session per operation: at the default level a session that lists the tools
+    // must not log (rmcp would log four lines each).
+    let dir = plugins_dir(&["echo.wasm"], &[]);
+    let plugins = dir.path().display().to_string();
+    let args = ["serve", "--port", "0", "--plugins", &plugins, "--log-format", "json", "--audit", "off"];
+    let server = Running::start(sanctum(&args)).await;
+    const SESSIONS: usize = 10;
+    for _ in 0..SESSIONS {
+        let client = client_for(server.url("/mcp")).await;
+        assert!(!client.list_all_tools().await.expect("tools/list").is_empty());
+        client.cancel().await.expect("close /mcp client");
+        let sse = Recorder::default()
+            .serve(crate::support::sse_client::connect(&server.url("/sse")).await)
+            .await
+            .expect("handshake over /sse");
+        assert!(!sse.list_all_tools().await.expect("tools/list").is_empty());
+        sse.cancel().await.expect("close SSE client");
+    }
+    server.terminate();
+    let (status, stderr) = server.exit_within(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}\n{stderr}");
+    let lines: Vec<Value> = stderr.lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+    let from_rmcp: Vec<&Value> =
+        lines.iter().filter(|l| l["target"].as_str().is_some_and(|t| t.starts_with("rmcp"))).collect();
+    assert!(from_rmcp.is_empty(), "rmcp logged at info:\n{stderr}");
+    let said = |what: &str| lines.iter().filter(|l| l["fields"]["message"].as_str() == Some(what)).count();
+    assert_eq!(said("http request"), 0, "a session's requests are not logged one by one at info:\n{stderr}");
+    let ended = said("session closed");
+    assert!(
+        (SESSIONS..=2 * SESSIONS).contains(&ended),
+        "one line per session, {ended} for {}:\n{stderr}",
+        2 * SESSIONS
+    );
+}
+
+#[tokio::test]
 async fn sigterm_lets_a_running_call_finish_refuses_new_connections_and_exits_0() {
     let dir = plugins_dir(&["echo.wasm"], &[]);
     let plugins = dir.path().display().to_string();

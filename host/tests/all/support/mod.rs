@@ -2,6 +2,7 @@
 //! connect real rmcp clients to it.
 
 pub mod oidc;
+pub mod raw_mcp;
 pub mod raw_sse;
 pub mod sse_client;
 pub mod sse_events;

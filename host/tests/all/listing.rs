@@ -1,0 +1,168 @@
+//! `tools/list` in a finished handshake is answered from the listing serialized once per
+//! registry generation and caller, on both transports. What a client gets must be exactly what
+//! rmcp's handler answers (a list with `_meta` still goes that way, so the two are compared on
+//! one server), per caller, and no serialized list may outlive a hot reload or a policy change.
+
+use serde_json::{Value, json};
+
+use crate::reload::{install, until};
+use crate::support::raw_mcp::{McpSession, last_message};
+use crate::support::raw_sse::RawSession;
+use crate::support::{TestServer, plugin_file, plugins_dir};
+
+/// Agents see different tools: the listing is per caller.
+const POLICY: &str = r#"
+[access]
+default = "deny"
+
+[[access.rule]]
+name = "ops-all"
+agents = ["ops-agent"]
+tools = ["*"]
+effect = "allow"
+
+[[access.rule]]
+name = "support-stats"
+agents = ["support-agent"]
+tools = ["echo__stats", "health"]
+effect = "allow"
+"#;
+
+fn list(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"})
+}
+
+/// The same request in the form that goes through rmcp's handler (`_meta` is rmcp's to read).
+fn list_through_rmcp(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {"_meta": {"progressToken": "p"}}})
+}
+
+fn names(result: &Value) -> Vec<String> {
+    let tools = result["tools"].as_array().unwrap_or_else(|| panic!("a tools array: {result}"));
+    tools.iter().map(|t| t["name"].as_str().expect("a name").to_owned()).collect()
+}
+
+async fn server(files: &[&str], policy: Option<&str>) -> (TestServer, std::path::PathBuf) {
+    let extra: Vec<(&str, &[u8])> = policy.map(|p| ("policy.toml", p.as_bytes())).into_iter().collect();
+    let dir = plugins_dir(files, &extra);
+    let path = dir.path().to_owned();
+    let policy_path = policy.map(|_| path.join("policy.toml"));
+    let server = TestServer::start_with(dir, move |args| {
+        args.source.policy = policy_path;
+        args.watch = true;
+    })
+    .await;
+    (server, path)
+}
+
+/// A raw `/mcp` session sending `X-Agent-Id`; returns the response's content type and message.
+async fn mcp_list(session: &McpSession, agent: &str, body: &Value) -> (String, Value) {
+    let response = session
+        .http
+        .post(&session.url)
+        .header("accept", crate::support::raw_mcp::ACCEPT)
+        .header("mcp-session-id", &session.id)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("x-agent-id", agent)
+        .json(body)
+        .send()
+        .await
+        .expect("POST /mcp");
+    assert_eq!(response.status(), 200, "{body}");
+    let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
+    (content_type, last_message(&response.text().await.expect("body")))
+}
+
+async fn sse_list(session: &mut RawSession, agent: &str, body: &Value) -> Value {
+    assert_eq!(session.post_as(agent, body).await, 202);
+    session.next_message().await
+}
+
+#[tokio::test]
+async fn a_listing_is_the_same_bytes_rmcp_would_send_for_each_caller_on_both_transports() {
+    let (server, _) = server(&["echo.wasm", "probe.wasm"], Some(POLICY)).await;
+    let mcp = McpSession::open(&server).await;
+    let mut sse = RawSession::open(&server).await;
+    sse.initialize().await;
+    let mut seen = Vec::new();
+    for agent in ["ops-agent", "support-agent", "nobody"] {
+        let (fast_type, fast) = mcp_list(&mcp, agent, &list(1)).await;
+        let (slow_type, slow) = mcp_list(&mcp, agent, &list_through_rmcp(2)).await;
+        assert!(fast_type.starts_with("application/json"), "answered from the serialized list: {fast_type}");
+        assert!(slow_type.starts_with("text/event-stream"), "answered by rmcp: {slow_type}");
+        assert_eq!(fast["id"], 1);
+        assert_eq!(fast["result"], slow["result"], "{agent} over /mcp");
+
+        let fast_sse = sse_list(&mut sse, agent, &list(3)).await;
+        let slow_sse = sse_list(&mut sse, agent, &list_through_rmcp(4)).await;
+        assert_eq!(fast_sse["id"], 3);
+        assert_eq!(fast_sse["result"], slow_sse["result"], "{agent} over legacy SSE");
+        assert_eq!(fast_sse["result"], fast["result"], "{agent}: both transports list the same");
+        seen.push(names(&fast["result"]));
+    }
+    assert!(seen[0].len() > seen[1].len() && seen[1].len() > seen[2].len(), "each caller its own list: {seen:?}");
+    assert_eq!(seen[1], ["echo__stats", "health"]);
+    assert_eq!(seen[2], Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_list_reusing_an_id_in_flight_is_refused_like_any_request() {
+    let (server, _) = server(&["echo.wasm"], None).await;
+    let mcp = McpSession::open(&server).await;
+    let wait = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+                      "params": {"name": "echo__wait", "arguments": {"ms": 1500}}});
+    let waiting = {
+        let (http, url, id) = (mcp.http.clone(), mcp.url.clone(), mcp.id.clone());
+        tokio::spawn(async move {
+            http.post(url)
+                .header("accept", crate::support::raw_mcp::ACCEPT)
+                .header("mcp-session-id", id)
+                .header("mcp-protocol-version", "2025-11-25")
+                .json(&wait)
+                .send()
+                .await
+                .expect("POST")
+                .text()
+                .await
+                .expect("body")
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (_, reused) = mcp_list(&mcp, "a", &list(7)).await;
+    assert_eq!(reused["error"]["code"], -32600, "an id in flight is refused, list or not: {reused}");
+    let answered = last_message(&waiting.await.expect("task"));
+    assert_eq!(answered["id"], 7);
+    assert!(answered.get("result").is_some(), "{answered}");
+}
+
+#[tokio::test]
+async fn no_serialized_list_outlives_a_hot_reload_or_a_policy_change() {
+    let (server, dir) = server(&["echo.wasm"], Some(POLICY)).await;
+    let mcp = McpSession::open(&server).await;
+    let mut sse = RawSession::open(&server).await;
+    sse.initialize().await;
+    let mut id = 10;
+    let mut lists = async |agent: &str| {
+        id += 2;
+        let (_, over_mcp) = mcp_list(&mcp, agent, &list(id)).await;
+        let over_sse = sse_list(&mut sse, agent, &list(id + 1)).await;
+        assert_eq!(over_mcp["result"], over_sse["result"]);
+        names(&over_mcp["result"])
+    };
+    assert!(!lists("ops-agent").await.contains(&"pinned__greet".to_owned()));
+
+    install(&dir.join("pinned.wasm"), &std::fs::read(plugin_file("pinned_v1.wasm")).expect("fixture"));
+    until("the new plugin is listed in the open sessions", async || {
+        lists("ops-agent").await.contains(&"pinned__greet".to_owned())
+    })
+    .await;
+    assert_eq!(lists("support-agent").await, ["echo__stats", "health"]);
+
+    let wider =
+        POLICY.replace(r#"tools = ["echo__stats", "health"]"#, r#"tools = ["echo__stats", "echo__echo", "health"]"#);
+    install(&dir.join("policy.toml"), wider.as_bytes());
+    until("the policy change reaches the support agent's list", async || {
+        lists("support-agent").await.contains(&"echo__echo".to_owned())
+    })
+    .await;
+}
