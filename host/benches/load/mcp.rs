@@ -141,6 +141,21 @@ impl Client {
         }
     }
 
+    /// `tools/list`: the JSON-RPC `result`, whose `tools` the caller checks.
+    pub(crate) async fn list_tools(&mut self) -> Result<Value, String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list","params":{{}}}}"#);
+        match &mut self.kind {
+            Kind::LegacySse { .. } => self.legacy_request(id, body.into()).await,
+            Kind::Session { conn, session } => {
+                let request = mcp_post(conn, Some(session), None);
+                response_to(conn.send(request, body.into()).await?, id).await
+            }
+            Kind::Stateless { conn } => stateless_request(conn, id, "tools/list", None, "").await,
+        }
+    }
+
     /// End the session the way a well-behaved client does (`DELETE` on `/mcp`; dropping the
     /// stream for legacy SSE), so sessions do not pile up across cells.
     pub(crate) async fn close(self) {
