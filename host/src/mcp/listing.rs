@@ -5,7 +5,9 @@
 //! on every Letta operation, while reloads and policy changes are rare. The cache is bounded in
 //! callers and starts over at each generation, so no listing outlives a reload, a pin change
 //! or a policy change. A handshake-era client's `tools/list` is answered with the listing's
-//! serialized bytes (see [`Listing::handshake_result`]), so listing costs a copy, not a render.
+//! serialized bytes (see [`Listing::handshake_result`]), so listing costs a copy, not a render;
+//! callers listed the same tools share those bytes, so they are bounded by the distinct tool
+//! sets the access rules give, not by the number of callers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -93,6 +95,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn callers_listed_the_same_tools_share_one_rendered_and_serialized_list() {
+        let (registry, _, _) = crate::registry::tests::echo_registry(crate::pins::Pins::disabled()).await;
+        let listings = Listings::default();
+        let caller =
+            |agent: &str| CallerKey { principal: Arc::from("p"), groups: Arc::from([]), agent: Some(Arc::from(agent)) };
+        let first = listings.get(&registry, &caller("invented-1")).handshake_result();
+        for i in 2..100 {
+            let again = listings.get(&registry, &caller(&format!("invented-{i}"))).handshake_result();
+            assert!(Arc::ptr_eq(&first, &again), "caller {i} got its own copy");
+        }
+        assert_eq!(listings.cache.lock().expect("lock").by_set.len(), 1);
+        let result: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+        assert!(result["tools"].as_array().is_some_and(|t| !t.is_empty()), "{result}");
+    }
+
+    #[tokio::test]
     async fn the_cache_holds_at_most_its_bound_of_callers() {
         let (registry, _, _) = crate::registry::tests::echo_registry(crate::pins::Pins::disabled()).await;
         let listings = Listings::default();
@@ -104,8 +122,9 @@ mod tests {
             };
             let listing = listings.get(&registry, &key);
             assert!(!listing.tools.is_empty());
-            let cached = listings.cache.lock().expect("lock").by_caller.len();
-            assert!(cached <= MAX_CACHED_CALLERS, "{cached} callers cached");
+            let cache = listings.cache.lock().expect("lock");
+            assert!(cache.by_caller.len() <= MAX_CACHED_CALLERS, "{} callers cached", cache.by_caller.len());
+            assert!(cache.by_set.len() <= cache.by_caller.len(), "rendered lists outnumber callers");
         }
     }
 }
@@ -118,7 +137,7 @@ pub(crate) struct Listing {
     pub(crate) fingerprint: u64,
     /// The `tools/list` result as a handshake-era client is sent it, serialized on first use
     /// and shared by every later request of this caller and generation.
-    handshake_result: Arc<OnceLock<Arc<str>>>,
+    handshake_result: SharedBytes,
 }
 
 impl Listing {
@@ -145,7 +164,21 @@ pub(crate) struct Listings {
 struct Cache {
     generation: u64,
     by_caller: HashMap<CallerKey, Listing>,
+    /// The rendered and serialized list per distinct set of listed tools, shared by every
+    /// caller seeing that set: its memory grows with the sets the operator's rules can produce
+    /// (a handful), not with callers (agent ids are the client's to invent). Keyed by the exact
+    /// set, not a hash.
+    by_set: HashMap<Vec<(Arc<str>, Listed)>, Rendered>,
 }
+
+/// One set of listed tools, rendered; shared by every caller listed that set.
+#[derive(Debug, Clone)]
+struct Rendered {
+    tools: Arc<Vec<Tool>>,
+    handshake_result: SharedBytes,
+}
+
+type SharedBytes = Arc<OnceLock<Arc<str>>>;
 
 impl Listings {
     /// `key`'s listing of the registry's current generation.
@@ -157,22 +190,36 @@ impl Listings {
             if cache.generation != generation {
                 cache.generation = generation;
                 cache.by_caller.clear();
+                cache.by_set.clear();
             }
             if let Some(listing) = cache.by_caller.get(key) {
                 return listing.clone();
             }
         }
         let (tools, fingerprint) = registry.tools_for(&key.caller());
-        let listing = Listing {
-            tools: Arc::new(tools.iter().map(|(spec, listed)| render_tool(spec, *listed)).collect()),
-            fingerprint,
-            handshake_result: Arc::default(),
-        };
+        let set: Vec<(Arc<str>, Listed)> =
+            tools.iter().map(|(spec, listed)| (Arc::from(spec.name.as_str()), *listed)).collect();
         let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.generation == generation {
-            if cache.by_caller.len() >= MAX_CACHED_CALLERS {
-                cache.by_caller.clear();
+        let current = cache.generation == generation;
+        if current && cache.by_caller.len() >= MAX_CACHED_CALLERS {
+            cache.by_caller.clear();
+            cache.by_set.clear();
+        }
+        let rendered = match cache.by_set.get(&set).filter(|_| current) {
+            Some(rendered) => rendered.clone(),
+            None => {
+                let rendered = Rendered {
+                    tools: Arc::new(tools.iter().map(|(spec, listed)| render_tool(spec, *listed)).collect()),
+                    handshake_result: Arc::default(),
+                };
+                if current {
+                    cache.by_set.insert(set, rendered.clone());
+                }
+                rendered
             }
+        };
+        let listing = Listing { tools: rendered.tools, fingerprint, handshake_result: rendered.handshake_result };
+        if current {
             cache.by_caller.insert(key.clone(), listing.clone());
         }
         listing
