@@ -76,8 +76,10 @@ pub fn router(mcp: McpServer, options: RouterOptions) -> Router {
     let mut sessions = LocalSessionManager::default();
     // No priming event: Letta's pinned client logs a traceback for each one.
     sessions.session_config.sse_retry = None;
-    // The session book closes idle sessions; rmcp's own timer is the backstop.
-    sessions.session_config.keep_alive = Some(limits.session_idle);
+    // The session book closes idle sessions (its sweeper closes them in rmcp too). rmcp's own
+    // idle timer stays off: it counts only the requests rmcp sees, and the front door answers
+    // a session's `tools/list` itself, so it would close a session the book knows is in use.
+    sessions.session_config.keep_alive = None;
     // rmcp keeps the messages of a cancelled request's stream for a resume (60 s by default).
     // Without priming events or an event store no client resumes, so nothing is kept: a client
     // cancelling in a loop must not make the server hold what those streams carried.

@@ -166,3 +166,21 @@ async fn no_serialized_list_outlives_a_hot_reload_or_a_policy_change() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_session_that_only_lists_for_a_while_is_still_open_for_a_call() {
+    // The front door answers these lists without rmcp: rmcp must not take the session for idle.
+    let dir = plugins_dir(&["echo.wasm"], &[]);
+    let server = TestServer::start_with(dir, |args| args.front_door.session_idle_secs = 1).await;
+    let mcp = McpSession::open(&server).await;
+    for id in 1..=6 {
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let (content_type, listed) = mcp_list(&mcp, "a", &list(id)).await;
+        assert!(content_type.starts_with("application/json"), "{content_type}");
+        assert!(!names(&listed["result"]).is_empty());
+    }
+    let call = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                      "params": {"name": "echo__echo", "arguments": {"text": "still here"}}});
+    let answer = mcp.ask(&call).await;
+    assert_eq!(answer["result"]["content"][0]["text"], "still here", "{answer}");
+}
