@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::load::{self, Caller, Charged, Outcome, Timing};
 use crate::mcp::{Client, Transport};
+use crate::process_tree;
 use crate::procfs::{self, Memory};
 use crate::report::{LOAD_HEADERS, Report, load_columns, mib, ms, us};
 use crate::server::{self, Options, Server};
@@ -290,7 +291,11 @@ struct Held {
 impl Held {
     async fn settled(pid: u32) -> Result<Self, String> {
         tokio::time::sleep(SETTLE).await;
-        Ok(Self { fds: procfs::open_fds(pid)?, descendants: procfs::descendants(pid).len(), memory: Memory::of(pid)? })
+        Ok(Self {
+            fds: procfs::open_fds(pid)?,
+            descendants: process_tree::descendants(pid).len(),
+            memory: Memory::of(pid)?,
+        })
     }
 }
 
@@ -329,7 +334,7 @@ async fn many(
     let files = std::fs::read_dir(jobs_dir.join("probe")).map_or(0, Iterator::count);
     let listed = jobs.call("job_list", &json!({})).await?;
     let listed = listed["jobs"].as_array().map_or(0, Vec::len);
-    let left = procfs::descendants(server.pid);
+    let left = process_tree::descendants(server.pid);
 
     start_calls.sort_unstable();
     let pct = |p: f64| {

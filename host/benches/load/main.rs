@@ -40,6 +40,10 @@ mod matrix;
 mod mcp;
 mod native;
 mod phases;
+// Shared with the jobs tests; the benchmark counts descendants but never asks one process.
+#[allow(unreachable_pub, dead_code)]
+#[path = "../../tests/all/support/process_tree.rs"]
+mod process_tree;
 mod procfs;
 mod report;
 mod server;

@@ -1,6 +1,7 @@
 //! What a process costs, read from `/proc` (Linux only): CPU time of all its threads, resident
-//! memory now and at its peak, the CPU time of reaped children (for the native CLIs), and what
-//! a process holds: open file descriptors and descendants (for the jobs section).
+//! memory now and at its peak, the CPU time of reaped children (for the native CLIs), and how
+//! many file descriptors a process holds (for the jobs section; its descendants are counted by
+//! the tests' `process_tree`).
 //!
 //! CPU comes from each thread's `schedstat` (nanoseconds on a CPU) rather than `stat`'s clock
 //! ticks: a 2 s cell of sub-millisecond calls needs better than 10 ms resolution. A thread that
@@ -107,31 +108,6 @@ pub(crate) fn children_cpu() -> Result<Duration, String> {
 pub(crate) fn open_fds(pid: u32) -> Result<usize, String> {
     let path = format!("/proc/{pid}/fd");
     Ok(std::fs::read_dir(&path).map_err(|e| format!("{path}: {e}"))?.count())
-}
-
-/// Every live process (not a zombie) descended from `root`, by the parent links in
-/// `/proc/*/stat`.
-pub(crate) fn descendants(root: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    let parents: Vec<(u32, u32)> = entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let mut rest = text.rsplit_once(')')?.1.split_whitespace();
-            let state = rest.next()?;
-            let ppid = rest.next()?.parse().ok()?;
-            (!matches!(state, "Z" | "X")).then_some((pid, ppid))
-        })
-        .collect();
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(parents.iter().filter(|(_, ppid)| *ppid == parent).map(|(pid, _)| *pid));
-        i += 1;
-    }
-    found.split_off(1)
 }
 
 struct StatFields {

@@ -108,6 +108,31 @@ pub struct CommandGrant {
     pub jobs: JobLimits,
 }
 
+#[cfg(test)]
+impl CommandGrant {
+    /// A grant of `program` with no arguments allowed, an empty environment, a 5 s timeout,
+    /// 1 KiB per captured stream and the whole file system readable: the unit tests' base, which
+    /// each changes only where its subject lies.
+    pub fn for_tests(program: &str) -> Self {
+        Self {
+            program: program.into(),
+            leading_args: vec![],
+            allowed_args: vec![],
+            allow_flags: false,
+            env: BTreeMap::new(),
+            cwd: "/".into(),
+            timeout: Duration::from_secs(5),
+            max_stdout_bytes: 1024,
+            max_stderr_bytes: 1024,
+            allow_stdin: false,
+            rlimits: ChildLimits::default(),
+            readable: vec!["/".into()],
+            writable: vec![],
+            jobs: JobLimits::default(),
+        }
+    }
+}
+
 /// The limits of a command started as a host-supervised job (`sanctum:plugin/jobs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobLimits {

@@ -8,9 +8,7 @@
 //! only poll, with a generous deadline for failing.
 
 use std::collections::{BTreeSet, HashMap};
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rmcp::ServiceExt as _;
@@ -18,9 +16,10 @@ use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use sanctum::digest::ComponentDigest;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::reload::install;
+use crate::support::process_tree::{alive, descendants};
+use crate::support::running::Running;
 use crate::support::{Client, Recorder, TestServer, call, plugin_file, plugins_dir, repo_root, text};
 
 /// How long a wait may take before the test fails (never a performance bound).
@@ -228,38 +227,6 @@ async fn pid_of(dir: &Path, name: &str) -> u32 {
         assert!(Instant::now() < deadline, "{} was never written", path.display());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// `/proc/<pid>/stat`'s state and parent, for a process that exists.
-fn stat(pid: u32) -> Option<(char, u32)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let mut rest = text[text.rfind(')')? + 1..].split_whitespace();
-    let state = rest.next()?.chars().next()?;
-    Some((state, rest.next()?.parse().ok()?))
-}
-
-/// True while the process exists and is not a zombie.
-fn alive(pid: u32) -> bool {
-    stat(pid).is_some_and(|(state, _)| !matches!(state, 'Z' | 'X'))
-}
-
-/// Every live process whose ancestry leads to `root`.
-fn descendants(root: u32) -> Vec<u32> {
-    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| stat(pid).filter(|(s, _)| !matches!(s, 'Z' | 'X')).map(|(_, ppid)| (pid, ppid)))
-        .collect();
-    let mut found = vec![root];
-    let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
-        found.extend(parents.iter().filter(|(_, ppid)| *ppid == parent).map(|(pid, _)| *pid));
-        i += 1;
-    }
-    found.remove(0);
-    found
 }
 
 /// The ticker's pid and, once it has one, its children (its `sleep`).
@@ -650,55 +617,24 @@ async fn a_graceful_shutdown_stops_running_jobs() {
     until("the shutdown is audited", || jobs.audit(&id).iter().any(|r| r["step"] == "shutdown")).await;
 }
 
-/// A `sanctum serve` process of the real binary.
-struct Served {
-    child: tokio::process::Child,
-    addr: SocketAddr,
-}
-
-impl Served {
-    async fn start(plugins: &Path, policy: &Path, jobs_dir: &Path, audit: &Path, log: &Path) -> Self {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("server log");
-        let mut command = tokio::process::Command::from(crate::support::sanctum_cli());
-        command
-            .args(["serve", "--port", "0", "--plugins"])
-            .arg(plugins)
-            .arg("--policy")
-            .arg(policy)
-            .arg("--jobs-dir")
-            .arg(jobs_dir)
-            .arg("--audit")
-            .arg(audit)
-            .args(["--pins", "off", "--calls-per-minute", "0"])
-            .env("SANCTUM_CACHE_DIR", crate::support::shared_compile_cache())
-            .env_remove("SANCTUM_JOBS_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("spawn sanctum");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        tokio::time::timeout(PATIENCE, BufReader::new(stdout).read_line(&mut line))
-            .await
-            .expect("sanctum prints its address in time")
-            .expect("read stdout");
-        let addr = line
-            .trim()
-            .strip_prefix("sanctum listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .expect("an address");
-        Self { child, addr }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/mcp", self.addr)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id().expect("running")
-    }
+/// The real binary serving `plugins` with its jobs in `jobs_dir`, appending its stderr to `log`.
+async fn serve(plugins: &Path, policy: &Path, jobs_dir: &Path, audit: &Path, log: &Path) -> Running {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("server log");
+    let mut command = tokio::process::Command::from(crate::support::sanctum_cli());
+    command
+        .args(["serve", "--port", "0", "--admin-socket", "off", "--plugins"])
+        .arg(plugins)
+        .arg("--policy")
+        .arg(policy)
+        .arg("--jobs-dir")
+        .arg(jobs_dir)
+        .arg("--audit")
+        .arg(audit)
+        .args(["--pins", "off", "--calls-per-minute", "0"])
+        .env("SANCTUM_CACHE_DIR", crate::support::shared_compile_cache())
+        .env_remove("SANCTUM_JOBS_DIR")
+        .stderr(log);
+    Running::start(command).await
 }
 
 #[tokio::test]
@@ -716,8 +652,8 @@ async fn after_a_crash_a_running_job_is_lost_and_its_processes_are_gone() {
     let audit = dir.path().join("audit.log");
     let log = dir.path().join("server.log");
 
-    let mut first = Served::start(&plugins, &policy_path, &jobs_dir, &audit, &log).await;
-    let client = connect_as(&first.url(), AGENT).await;
+    let mut first = serve(&plugins, &policy_path, &jobs_dir, &audit, &log).await;
+    let client = connect_as(&first.url("/mcp"), AGENT).await;
     let probe = Probe { client: &client, plugin: "probe" };
     let (_, id) = probe.started("ticker", &["orphan", "1000", "0.2", "0"]).await;
     let (pid, children) = ticker_tree(&pids, "orphan").await;
@@ -733,8 +669,8 @@ async fn after_a_crash_a_running_job_is_lost_and_its_processes_are_gone() {
     let record = std::fs::read_to_string(jobs_dir.join(format!("probe/{id}.json"))).expect("the record survives");
     serde_json::from_str::<Value>(&record).expect("the record is JSON");
 
-    let second = Served::start(&plugins, &policy_path, &jobs_dir, &audit, &log).await;
-    let client = connect_as(&second.url(), AGENT).await;
+    let second = serve(&plugins, &policy_path, &jobs_dir, &audit, &log).await;
+    let client = connect_as(&second.url("/mcp"), AGENT).await;
     let probe = Probe { client: &client, plugin: "probe" };
     let lost = probe.status(&id).await.expect("the record is read back");
     assert_eq!(lost["state"], "lost", "{lost}");

@@ -1,7 +1,6 @@
 //! Operations: the config file and its precedence, `/readyz`, `/metrics`, structured logs with
 //! request ids (and no argument values at info), and graceful shutdown of the real binary.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -9,9 +8,9 @@ use std::time::{Duration, Instant};
 use rmcp::ServiceExt as _;
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
+use crate::support::running::Running;
 use crate::support::{Recorder, TestServer, call, connect, no_args, plugins_dir, text};
 
 const SANCTUM: &str = env!("CARGO_BIN_EXE_sanctum");
@@ -30,62 +29,13 @@ const SANCTUM_VARS: [&str; 8] = [
 
 fn sanctum(args: &[&str]) -> Command {
     let mut command = Command::new(SANCTUM);
-    command.args(args).stdin(Stdio::null()).kill_on_drop(true);
+    command.args(args).stderr(Stdio::piped());
     for var in SANCTUM_VARS {
         command.env_remove(var);
     }
+    // Tests run in parallel: none may share the default admin socket or jobs directory.
+    command.env("SANCTUM_ADMIN_SOCKET", "off").env("SANCTUM_JOBS_DIR", "off");
     command
-}
-
-/// A `sanctum serve` process and the address it printed.
-struct Running {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Running {
-    async fn start(mut command: Command) -> Self {
-        command.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = command.spawn().expect("spawn sanctum");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut line = String::new();
-        tokio::time::timeout(Duration::from_secs(60), BufReader::new(stdout).read_line(&mut line))
-            .await
-            .expect("sanctum prints its address in time")
-            .expect("read stdout");
-        let addr = line
-            .trim()
-            .strip_prefix("sanctum listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .parse()
-            .expect("an address");
-        Self { child, addr }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn terminate(&self) {
-        let pid = self.child.id().expect("still running");
-        let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("run kill");
-        assert!(status.success());
-    }
-
-    /// Wait for the exit (at most `limit`) and return its status and everything on stderr.
-    async fn exit_within(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
-        let mut stderr = self.child.stderr.take().expect("stderr");
-        let reader = tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text).await;
-            text
-        });
-        let status = tokio::time::timeout(limit, self.child.wait())
-            .await
-            .unwrap_or_else(|_| panic!("sanctum did not exit within {limit:?}"))
-            .expect("wait");
-        (status, reader.await.expect("stderr reader"))
-    }
 }
 
 async fn client_for(url: String) -> rmcp::service::RunningService<rmcp::RoleClient, Recorder> {

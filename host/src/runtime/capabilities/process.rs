@@ -273,24 +273,12 @@ async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, cap: usize) -> (Vec<u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn grant(patterns: &[&str], allow_flags: bool) -> CommandGrant {
         CommandGrant {
-            program: "/bin/echo".into(),
-            leading_args: vec![],
             allowed_args: patterns.iter().map(|p| regex::Regex::new(p).expect("pattern")).collect(),
             allow_flags,
-            env: BTreeMap::new(),
-            cwd: "/".into(),
-            timeout: Duration::from_secs(5),
-            max_stdout_bytes: 1024,
-            max_stderr_bytes: 1024,
-            allow_stdin: false,
-            rlimits: crate::model::ChildLimits::default(),
-            readable: vec!["/".into()],
-            writable: vec![],
-            jobs: crate::model::JobLimits::default(),
+            ..CommandGrant::for_tests("/bin/echo")
         }
     }
 

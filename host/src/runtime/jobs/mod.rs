@@ -573,20 +573,10 @@ mod tests {
 
     fn grant(script: &str, limits: crate::model::JobLimits) -> CommandGrant {
         CommandGrant {
-            program: "/bin/sh".into(),
             leading_args: vec!["-c".into(), script.into(), "job".into()],
-            allowed_args: vec![],
-            allow_flags: false,
             env: BTreeMap::from([("PATH".to_owned(), "/usr/bin:/bin".to_owned())]),
-            cwd: "/".into(),
-            timeout: Duration::from_secs(5),
-            max_stdout_bytes: 1024,
-            max_stderr_bytes: 1024,
-            allow_stdin: false,
-            rlimits: crate::model::ChildLimits::default(),
-            readable: vec!["/".into()],
-            writable: vec![],
             jobs: limits,
+            ..CommandGrant::for_tests("/bin/sh")
         }
     }
 

@@ -2,8 +2,10 @@
 //! connect real rmcp clients to it.
 
 pub mod oidc;
+pub mod process_tree;
 pub mod raw_mcp;
 pub mod raw_sse;
+pub mod running;
 pub mod sse_client;
 pub mod sse_events;
 pub mod stalled;
