@@ -7,7 +7,7 @@
 //! Against each, on legacy SSE and on Streamable HTTP with its handshake, at c = 1:
 //! - operations of growing size: a bare session (connect, `initialize`, `initialized`, close),
 //!   then with `tools/list`, with one `echo__echo` call, and with both (the Letta operation);
-//! - a `tools/list` inside one warm session (the list alone);
+//! - a `tools/list` inside one warm session (the list alone), and a stateless 2026-07-28 one;
 //! - set-up and tear-down apart: [`BATCH`] sessions opened with the server's CPU read before and
 //!   after, then all closed and read again.
 
@@ -42,7 +42,8 @@ enum Operation {
     Echo,
     /// What Letta does to call a tool.
     ListAndEcho,
-    /// `tools/list` in a session that stays open (not a fresh-session operation).
+    /// `tools/list` in a session that stays open (not a fresh-session operation); stateless,
+    /// a `tools/list` on a kept connection.
     WarmList,
 }
 
@@ -55,7 +56,7 @@ impl Operation {
             Self::List => "session + tools/list",
             Self::Echo => "session + echo call",
             Self::ListAndEcho => "session + tools/list + echo call (Letta op)",
-            Self::WarmList => "tools/list in a warm session",
+            Self::WarmList => "tools/list alone, on a warm connection and session (if any)",
         }
     }
 }
@@ -164,6 +165,12 @@ pub(crate) async fn section(report: &mut Report, repo: &Path, scratch: &Path, ti
             failures += usize::from(batch.error.is_some());
             batches.push(batch);
         }
+        // A 2026-07-28 client has no session: each list stands alone (on a kept connection).
+        let (transport, operation) = (Transport::Stateless, Operation::WarmList);
+        eprintln!("load bench: letta {name} {} {}", transport.label(), operation.label());
+        let outcome = measure(&server, transport, operation, tools, timing).await;
+        failures += outcome.errors;
+        rows.push(Row { server: name.clone(), transport, operation, outcome });
         server.stop().await;
         for problem in server::log_problems(&options.stderr).iter().take(3) {
             report.say(&format!("Server log ({name}): `{problem}`"));

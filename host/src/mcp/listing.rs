@@ -4,10 +4,10 @@
 //! Listings are rendered once per registry generation and caller, and reused: `tools/list` runs
 //! on every Letta operation, while reloads and policy changes are rare. The cache is bounded in
 //! callers and starts over at each generation, so no listing outlives a reload, a pin change
-//! or a policy change. A handshake-era client's `tools/list` is answered with the listing's
-//! serialized bytes (see [`Listing::handshake_result`]), so listing costs a copy, not a render;
-//! callers listed the same tools share those bytes, so they are bounded by the distinct tool
-//! sets the access rules give, not by the number of callers.
+//! or a policy change. A plain `tools/list` of either protocol era is answered with the
+//! listing's serialized bytes for that era (see [`Listing::result`]), so listing costs a copy,
+//! not a render; callers listed the same tools share those bytes, so they are bounded by the
+//! distinct tool sets the access rules give, not by the number of callers.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -100,9 +100,9 @@ mod tests {
         let listings = Listings::default();
         let caller =
             |agent: &str| CallerKey { principal: Arc::from("p"), groups: Arc::from([]), agent: Some(Arc::from(agent)) };
-        let first = listings.get(&registry, &caller("invented-1")).handshake_result();
+        let first = listings.get(&registry, &caller("invented-1")).result(ListingEra::Handshake);
         for i in 2..100 {
-            let again = listings.get(&registry, &caller(&format!("invented-{i}"))).handshake_result();
+            let again = listings.get(&registry, &caller(&format!("invented-{i}"))).result(ListingEra::Handshake);
             assert!(Arc::ptr_eq(&first, &again), "caller {i} got its own copy");
         }
         assert_eq!(listings.cache.lock().expect("lock").by_set.len(), 1);
@@ -129,30 +129,52 @@ mod tests {
     }
 }
 
+/// The protocol eras whose `tools/list` results differ in shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListingEra {
+    /// 2024-11-05 … 2025-11-25, in a session opened by `initialize`.
+    Handshake,
+    /// 2026-07-28, stateless, with per-request metadata.
+    Stateless,
+}
+
 /// One caller's rendered listing.
 #[derive(Debug, Clone)]
 pub(crate) struct Listing {
     pub(crate) tools: Arc<Vec<Tool>>,
     /// Equal for two listings exactly when a client would see the same tools.
     pub(crate) fingerprint: u64,
-    /// The `tools/list` result as a handshake-era client is sent it, serialized on first use
-    /// and shared by every later request of this caller and generation.
-    handshake_result: SharedBytes,
+    /// The `tools/list` result per era, serialized on first use and shared by every later
+    /// request listed the same tools in this generation.
+    results: Results,
 }
 
 impl Listing {
-    /// The serialized `result` of a handshake-era (2024-11-05 … 2025-11-25) `tools/list`:
-    /// exactly what rmcp's handler would send, built the same way once.
-    pub(crate) fn handshake_result(&self) -> Arc<str> {
-        let result = self.handshake_result.get_or_init(|| {
+    /// The serialized `result` of a `tools/list` of `era`: exactly what rmcp's handler would
+    /// send (the same shaping for the era, then serialized), built once.
+    pub(crate) fn result(&self, era: ListingEra) -> Arc<str> {
+        let (cell, shape): (_, fn(&mut ServerResult)) = match era {
+            ListingEra::Handshake => (&self.results.handshake, |result| {
+                result.strip_result_type_for_legacy_peer();
+                result.strip_non_object_output_for_legacy_peer();
+            }),
+            ListingEra::Stateless => (&self.results.stateless, ServerResult::fill_missing_cache_hints),
+        };
+        let result = cell.get_or_init(|| {
             let mut result = ServerResult::ListToolsResult(ListToolsResult::with_all_items(self.tools.to_vec()));
-            result.strip_result_type_for_legacy_peer();
-            result.strip_non_object_output_for_legacy_peer();
+            shape(&mut result);
             // Plain data with string keys: serializing it cannot fail.
             Arc::from(serde_json::to_string(&result).unwrap_or_default())
         });
         Arc::clone(result)
     }
+}
+
+/// A listing's serialized results, one per era.
+#[derive(Debug, Clone, Default)]
+struct Results {
+    handshake: Arc<OnceLock<Arc<str>>>,
+    stateless: Arc<OnceLock<Arc<str>>>,
 }
 
 #[derive(Debug, Default)]
@@ -175,10 +197,8 @@ struct Cache {
 #[derive(Debug, Clone)]
 struct Rendered {
     tools: Arc<Vec<Tool>>,
-    handshake_result: SharedBytes,
+    results: Results,
 }
-
-type SharedBytes = Arc<OnceLock<Arc<str>>>;
 
 impl Listings {
     /// `key`'s listing of the registry's current generation.
@@ -210,7 +230,7 @@ impl Listings {
             None => {
                 let rendered = Rendered {
                     tools: Arc::new(tools.iter().map(|(spec, listed)| render_tool(spec, *listed)).collect()),
-                    handshake_result: Arc::default(),
+                    results: Results::default(),
                 };
                 if current {
                     cache.by_set.insert(set, rendered.clone());
@@ -218,7 +238,7 @@ impl Listings {
                 rendered
             }
         };
-        let listing = Listing { tools: rendered.tools, fingerprint, handshake_result: rendered.handshake_result };
+        let listing = Listing { tools: rendered.tools, fingerprint, results: rendered.results };
         if current {
             cache.by_caller.insert(key.clone(), listing.clone());
         }

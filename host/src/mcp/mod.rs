@@ -32,6 +32,7 @@ use crate::metrics::{CallPhase, Metrics};
 use crate::model::CallContext;
 use crate::principal::Principal;
 use crate::registry::{CallError, Completed, Registry};
+pub use listing::ListingEra;
 use listing::{CallerKey, Listings};
 use notify::{Forwarder, Forwarding};
 
@@ -109,14 +110,14 @@ impl McpServer {
         &self.shared.registry
     }
 
-    /// The whole JSON-RPC response to a handshake-era `tools/list` request `id` by the caller of
-    /// `parts`, for a transport to send as it is: Letta lists the tools in every fresh session,
-    /// so the list is serialized once per registry generation and caller and only copied here.
-    /// Exactly what [`ServerHandler::list_tools`] answers through rmcp (a test holds the two
-    /// equal); only for a session whose handshake is done.
-    pub fn handshake_tools_list(&self, parts: &http::request::Parts, id: &RequestId) -> String {
+    /// The whole JSON-RPC response to a plain `tools/list` request `id` of `era` by the caller
+    /// of `parts`, for a transport to send as it is: Letta lists the tools in every fresh
+    /// session, so the list is serialized once per registry generation, era and tool set and
+    /// only copied here. Exactly what [`ServerHandler::list_tools`] answers through rmcp (a
+    /// test holds the two equal); for a handshake session only once its handshake is done.
+    pub fn tools_list_response(&self, parts: &http::request::Parts, id: &RequestId, era: ListingEra) -> String {
         let listing = self.shared.listings.get(&self.shared.registry, &CallerKey::of_parts(parts));
-        let result = listing.handshake_result();
+        let result = listing.result(era);
         let id = serde_json::to_string(id).unwrap_or_default();
         let mut response = String::with_capacity(result.len() + id.len() + 40);
         response.push_str(r#"{"jsonrpc":"2.0","id":"#);

@@ -7,12 +7,15 @@
 //! This module reads only the envelope (borrowed, no copy of the arguments) and builds the
 //! JSON-RPC error a client is owed. It also tells the transport which messages end a session's
 //! handshake and which are plain `tools/list` requests (answered from the serialized listing).
-//! Owns no MCP semantics beyond those method names and the `tools/call` argument shape.
+//! Owns no MCP semantics beyond those method names, the `tools/call` argument shape and which
+//! `tools/list` requests are plain.
 
 use rmcp::ErrorData;
 use rmcp::model::{RequestId, ServerJsonRpcMessage};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use crate::mcp::ListingEra;
 
 /// What the transport needs to know about one POSTed message.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -23,8 +26,9 @@ pub(crate) struct Envelope {
     pub(crate) cancels: Option<RequestId>,
     /// An `initialize` request (the only one that opens a session).
     pub(crate) initializes: bool,
-    /// A `tools/list` request: a handshake session's is answered from the serialized listing.
-    pub(crate) lists_tools: bool,
+    /// A plain `tools/list` request of one protocol era, which the transport may answer from
+    /// the serialized listing (anything else about the request is rmcp's to read).
+    pub(crate) lists_tools: Option<ListingEra>,
     /// `notifications/initialized`: the session's handshake is done.
     pub(crate) completes_handshake: bool,
 }
@@ -53,6 +57,8 @@ impl Refusal {
 
 #[derive(Deserialize)]
 struct Message<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     id: Option<RequestId>,
     #[serde(default, borrow)]
@@ -67,13 +73,10 @@ struct CallParams<'a> {
     arguments: Option<&'a RawValue>,
 }
 
-/// `tools/list` parameters as far as the envelope cares: a `_meta` (a 2026-era version,
-/// a progress token) is for rmcp to read.
-#[derive(Deserialize)]
-struct ListParams<'a> {
-    #[serde(default, borrow, rename = "_meta")]
-    meta: Option<&'a RawValue>,
-}
+/// `tools/list` parameters as far as the envelope cares: the `_meta`, which tells the eras
+/// apart (`cursor` is ignored: the list is one page). Raw, so that a `_meta` that is present
+/// but `null` is told from an absent one.
+type ListParams<'a> = std::collections::HashMap<std::borrow::Cow<'a, str>, &'a RawValue>;
 
 #[derive(Deserialize)]
 struct CancelParams {
@@ -114,21 +117,54 @@ pub(crate) fn peek(body: &[u8]) -> Result<Envelope, Refusal> {
             }
         }
     }
+    let well_formed = message.jsonrpc.as_deref() == Some("2.0");
     Ok(Envelope {
         initializes: method == "initialize",
-        lists_tools: method == "tools/list" && plain_list(message.params),
+        lists_tools: (well_formed && method == "tools/list").then(|| plain_list(message.params)).flatten(),
         request_id: Some(id),
         ..Envelope::default()
     })
 }
 
-/// `tools/list` parameters that are absent, `null` or an object without `_meta`.
-fn plain_list(params: Option<&RawValue>) -> bool {
-    match params {
-        None => true,
-        Some(params) if params.get().trim() == "null" => true,
-        Some(params) => serde_json::from_str::<ListParams<'_>>(params.get()).is_ok_and(|p| p.meta.is_none()),
+/// The era of a `tools/list` whose parameters are plain: absent, `null` or an object without
+/// `_meta` (handshake era), or an object whose `_meta` carries exactly the 2026-07-28 request
+/// metadata, well formed by rmcp's own reading, and nothing else (stateless era). Anything else
+/// (a progress token, another version, a malformed field) is for rmcp to answer or refuse.
+fn plain_list(params: Option<&RawValue>) -> Option<ListingEra> {
+    let Some(params) = params else { return Some(ListingEra::Handshake) };
+    let text = params.get().trim();
+    if text == "null" {
+        return Some(ListingEra::Handshake);
     }
+    if !text.starts_with('{') {
+        return None;
+    }
+    let params = serde_json::from_str::<ListParams<'_>>(text).ok()?;
+    let Some(meta) = params.get("_meta") else { return Some(ListingEra::Handshake) };
+    let meta = serde_json::from_str(meta.get()).ok()?;
+    stateless_meta(meta).then_some(ListingEra::Stateless)
+}
+
+/// The `_meta` keys a plain stateless request may carry.
+const STATELESS_META_KEYS: [&str; 4] = [
+    "io.modelcontextprotocol/protocolVersion",
+    "io.modelcontextprotocol/clientCapabilities",
+    "io.modelcontextprotocol/clientInfo",
+    "io.modelcontextprotocol/logLevel",
+];
+
+fn stateless_meta(meta: serde_json::Map<String, serde_json::Value>) -> bool {
+    use rmcp::model::{MetaObject, ProtocolVersion, RequestMetaObject};
+    if !meta.keys().all(|key| STATELESS_META_KEYS.contains(&key.as_str())) {
+        return false;
+    }
+    let has = |key: &str| meta.contains_key(key);
+    let (has_info, has_level) = (has(STATELESS_META_KEYS[2]), has(STATELESS_META_KEYS[3]));
+    let meta = RequestMetaObject(MetaObject(meta));
+    meta.protocol_version().is_some_and(|v| v == ProtocolVersion::V_2026_07_28)
+        && meta.missing_required_keys(&ProtocolVersion::V_2026_07_28).is_empty()
+        && (!has_info || meta.client_info().is_some())
+        && (!has_level || meta.log_level().is_some())
 }
 
 #[cfg(test)]
@@ -141,14 +177,10 @@ mod tests {
         let request = peek(br#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#).expect("fine");
         assert_eq!(request.request_id, Some(NumberOrString::Number(7)));
         assert!(!request.initializes);
-        assert!(request.lists_tools);
+        assert_eq!(request.lists_tools, Some(ListingEra::Handshake));
         assert!(peek(br#"{"jsonrpc":"2.0","id":0,"method":"initialize"}"#).expect("fine").initializes);
-        let with_cursor = br#"{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"cursor":"x"}}"#;
-        assert!(peek(with_cursor).expect("fine").lists_tools);
-        let with_meta = br#"{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{"_meta":{"progressToken":1}}}"#;
-        assert!(!peek(with_meta).expect("fine").lists_tools, "rmcp reads _meta");
         // Only a request lists: a notification of that name has no id to answer.
-        assert!(!peek(br#"{"jsonrpc":"2.0","method":"tools/list"}"#).expect("fine").lists_tools);
+        assert_eq!(peek(br#"{"jsonrpc":"2.0","method":"tools/list"}"#).expect("fine").lists_tools, None);
         let named = peek(br#"{"jsonrpc":"2.0","id":"a","method":"ping"}"#).expect("fine");
         assert_eq!(named.request_id, Some(NumberOrString::String("a".into())));
         let notification = peek(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#).expect("fine");
@@ -158,6 +190,43 @@ mod tests {
         assert_eq!(cancel.cancels, Some(NumberOrString::Number(7)));
         assert_eq!(peek(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#).expect("batch"), Envelope::default());
         assert_eq!(peek(b"not json").expect("broken"), Envelope::default());
+    }
+
+    fn era(body: &str) -> Option<ListingEra> {
+        peek(body.as_bytes()).expect("not refused").lists_tools
+    }
+
+    const V2026: &str = r#""io.modelcontextprotocol/protocolVersion":"2026-07-28""#;
+    const CAPS: &str = r#""io.modelcontextprotocol/clientCapabilities":{}"#;
+
+    #[test]
+    fn only_plain_lists_of_either_era_are_told_apart_and_the_rest_is_left_to_rmcp() {
+        let list =
+            |params: &str| era(&format!(r#"{{"jsonrpc":"2.0","id":8,"method":"tools/list","params":{params}}}"#));
+        assert_eq!(list("null"), Some(ListingEra::Handshake));
+        assert_eq!(list(r#"{"cursor":"x"}"#), Some(ListingEra::Handshake));
+        assert_eq!(list(&format!(r#"{{"_meta":{{{V2026},{CAPS}}}}}"#)), Some(ListingEra::Stateless));
+        let info = r#""io.modelcontextprotocol/clientInfo":{"name":"c","version":"1"}"#;
+        let level = r#""io.modelcontextprotocol/logLevel":"info""#;
+        assert_eq!(list(&format!(r#"{{"_meta":{{{V2026},{CAPS},{info},{level}}}}}"#)), Some(ListingEra::Stateless));
+        for rmcp_s in [
+            r#"{"_meta":{"progressToken":1}}"#.to_owned(),
+            format!(r#"{{"_meta":{{{V2026},{CAPS},"progressToken":1}}}}"#),
+            format!(r#"{{"_meta":{{{V2026}}}}}"#),
+            format!(r#"{{"_meta":{{{CAPS}}}}}"#),
+            format!(r#"{{"_meta":{{{},{CAPS}}}}}"#, V2026.replace("2026-07-28", "2025-11-25")),
+            format!(r#"{{"_meta":{{{V2026},{}}}}}"#, CAPS.replace("{}", "[]")),
+            format!(r#"{{"_meta":{{{V2026},{CAPS},"io.modelcontextprotocol/clientInfo":7}}}}"#),
+            format!(r#"{{"_meta":{{{V2026},{CAPS},"io.modelcontextprotocol/logLevel":"loud"}}}}"#),
+            r#"{"_meta":null}"#.to_owned(),
+            "[]".to_owned(),
+            "7".to_owned(),
+        ] {
+            assert_eq!(list(&rmcp_s), None, "{rmcp_s}");
+        }
+        // Not JSON-RPC 2.0: rmcp's to refuse.
+        assert_eq!(era(r#"{"id":8,"method":"tools/list"}"#), None);
+        assert_eq!(era(r#"{"jsonrpc":"1.0","id":8,"method":"tools/list"}"#), None);
     }
 
     #[test]

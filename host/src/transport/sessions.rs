@@ -23,6 +23,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use tokio_util::sync::CancellationToken;
 
 use super::jsonrpc;
+use crate::mcp::ListingEra;
 use crate::principal::Principal;
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -36,31 +37,55 @@ pub(crate) const MAX_IN_FLIGHT_PER_SESSION: usize = 32;
 struct Entry {
     principal: Arc<str>,
     last_active: Instant,
-    /// Cancelled to close the session (idle expiry); its transport ends it on that signal.
-    close: CancellationToken,
+    /// How the book ends the session when it expires.
+    closer: Closer,
     /// Ids of the session's requests not yet answered: a second request with one of them is
     /// refused (the protocol forbids reusing an id, and the answers are routed by it).
     in_flight: HashSet<RequestId>,
     /// The client sent `notifications/initialized` and it was accepted.
     handshake_done: bool,
-    kind: SessionKind,
     opened: Instant,
     /// Requests made in the session, for the line logged when it ends.
     requests: u64,
 }
 
-/// Which transport a session belongs to (for its log line).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SessionKind {
-    LegacySse,
-    StreamableHttp,
+/// How a session's transport is told to end it, which also says which transport it is.
+#[derive(Debug, Clone)]
+pub(crate) enum Closer {
+    /// Legacy SSE: the session's stream ends on this signal.
+    Signal(CancellationToken),
+    /// `/mcp`: rmcp's session manager ends it. Nothing waits per session: a task is spawned
+    /// only when the book expires one (Letta opens a session per operation and closes it).
+    Mcp(Arc<LocalSessionManager>),
 }
 
-impl SessionKind {
-    fn label(self) -> &'static str {
+impl Closer {
+    fn label(&self) -> &'static str {
         match self {
-            Self::LegacySse => "legacy SSE",
-            Self::StreamableHttp => "Streamable HTTP",
+            Self::Signal(_) => "legacy SSE",
+            Self::Mcp(_) => "Streamable HTTP",
+        }
+    }
+
+    /// The session left the book because its transport ended it: a legacy stream still open
+    /// (its outbox gave up) is told to end; rmcp has already ended its own.
+    fn ended(&self) {
+        if let Self::Signal(signal) = self {
+            signal.cancel();
+        }
+    }
+
+    /// The book ended session `id` (idle expiry): end it in its transport too.
+    fn close(&self, id: &str) {
+        match self {
+            Self::Signal(signal) => signal.cancel(),
+            Self::Mcp(manager) => {
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+                let (manager, id) = (Arc::clone(manager), id.to_owned());
+                runtime.spawn(async move {
+                    let _ = manager.close_session(&id.into()).await;
+                });
+            }
         }
     }
 }
@@ -72,7 +97,7 @@ impl Entry {
         tracing::info!(
             session = %log_id(id),
             principal = %self.principal,
-            transport = self.kind.label(),
+            transport = self.closer.label(),
             requests = self.requests,
             duration_ms = self.opened.elapsed().as_secs_f64() * 1e3,
             "session {why}"
@@ -185,7 +210,7 @@ impl Entries {
         for id in expired {
             if let Some(entry) = self.remove(&id) {
                 entry.log_end(&id, "closed after being idle");
-                entry.close.cancel();
+                entry.closer.close(&id);
             }
         }
     }
@@ -196,15 +221,9 @@ impl SessionBook {
         Self { entries: Arc::default(), max_total, max_per_principal, idle }
     }
 
-    /// Register session `id` of `principal`, unless a cap is reached. `close` is cancelled when
-    /// the session expires.
-    pub(crate) fn open(
-        &self,
-        id: &str,
-        principal: &str,
-        kind: SessionKind,
-        close: CancellationToken,
-    ) -> Result<(), SessionRefusal> {
+    /// Register session `id` of `principal`, unless a cap is reached. `closer` ends it in its
+    /// transport when it expires.
+    pub(crate) fn open(&self, id: &str, principal: &str, closer: Closer) -> Result<(), SessionRefusal> {
         let Ok(mut entries) = self.entries.lock() else { return Err(SessionRefusal::ServerFull) };
         if entries.refusal(principal, self.max_total, self.max_per_principal).is_some() {
             entries.sweep(self.idle);
@@ -215,10 +234,9 @@ impl SessionBook {
         let entry = Entry {
             principal: Arc::from(principal),
             last_active: Instant::now(),
-            close,
+            closer,
             in_flight: HashSet::new(),
             handshake_done: false,
-            kind,
             opened: Instant::now(),
             requests: 0,
         };
@@ -288,12 +306,11 @@ impl SessionBook {
     }
 
     pub(crate) fn remove(&self, id: &str) {
-        if let Ok(mut entries) = self.entries.lock() {
-            // Fire the close signal too, so the task waiting on it (one per `/mcp` session) ends.
-            if let Some(entry) = entries.remove(id) {
-                entry.log_end(id, "closed");
-                entry.close.cancel();
-            }
+        if let Ok(mut entries) = self.entries.lock()
+            && let Some(entry) = entries.remove(id)
+        {
+            entry.log_end(id, "closed");
+            entry.closer.ended();
         }
     }
 
@@ -388,13 +405,13 @@ pub(crate) async fn bind_mcp_sessions(State(state): State<McpSessions>, request:
             }
         }
         if let Some(in_flight) = &in_flight
-            && envelope.lists_tools
+            && envelope.lists_tools == Some(ListingEra::Handshake)
             && state.book.handshake_done(&id)
-            && answers_itself(&parts.headers)
+            && answers_itself(&parts.headers, ListingEra::Handshake)
         {
             // Answered from the serialized listing; the request is done when this returns.
-            let body = state.mcp.handshake_tools_list(&parts, &in_flight.request_id);
-            return ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response();
+            let body = state.mcp.tools_list_response(&parts, &in_flight.request_id, ListingEra::Handshake);
+            return json_body(body);
         }
         let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
         if envelope.completes_handshake && response.status() == StatusCode::ACCEPTED {
@@ -405,6 +422,13 @@ pub(crate) async fn bind_mcp_sessions(State(state): State<McpSessions>, request:
             None => response,
         };
     }
+    if envelope.lists_tools == Some(ListingEra::Stateless)
+        && let Some(request_id) = &envelope.request_id
+        && answers_itself(&parts.headers, ListingEra::Stateless)
+    {
+        // A 2026-07-28 client lists per request, with no session: from the serialized listing.
+        return json_body(state.mcp.tools_list_response(&parts, request_id, ListingEra::Stateless));
+    }
     // Only `initialize` opens a session (2026-07-28 requests are stateless).
     let opens_session = envelope.initializes;
     if opens_session && let Some(refusal) = state.book.would_refuse(&principal) {
@@ -413,28 +437,24 @@ pub(crate) async fn bind_mcp_sessions(State(state): State<McpSessions>, request:
     }
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     let new_id = response.headers().get(SESSION_HEADER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(id) = new_id.filter(|_| opens_session) {
-        let close = CancellationToken::new();
-        if let Err(refusal) = state.book.open(&id, &principal, SessionKind::StreamableHttp, close.clone()) {
-            // Lost a race for the last slot: undo the session rmcp just made.
-            let _ = state.manager.close_session(&id.clone().into()).await;
-            return refusal.into_response();
-        }
-        let manager = Arc::clone(&state.manager);
-        tokio::spawn(async move {
-            close.cancelled().await;
-            let _ = manager.close_session(&id.into()).await;
-        });
+    if let Some(id) = new_id.filter(|_| opens_session)
+        && let Err(refusal) = state.book.open(&id, &principal, Closer::Mcp(Arc::clone(&state.manager)))
+    {
+        // Lost a race for the last slot: undo the session rmcp just made.
+        let _ = state.manager.close_session(&id.into()).await;
+        return refusal.into_response();
     }
     response
 }
 
-/// Whether a session request's headers are plainly ones rmcp would accept (`Accept` naming
-/// JSON and event streams without parameters, a JSON `Content-Type`, a handshake-era
-/// `Mcp-Protocol-Version` or none, none of the 2026 standard headers), so that answering it
-/// here changes nothing a client could notice. Anything else goes to rmcp, whose refusals stay
-/// the one answer to bad headers.
-fn answers_itself(headers: &axum::http::HeaderMap) -> bool {
+/// Whether a plain `tools/list`'s headers are plainly ones rmcp would accept for `era`, so
+/// that answering it here changes nothing a client could notice: `Accept` naming JSON and event
+/// streams without parameters, a JSON `Content-Type`, and the era's protocol headers exactly
+/// (handshake: a handshake-era `Mcp-Protocol-Version` or none, none of the 2026 standard
+/// headers; stateless: `Mcp-Protocol-Version: 2026-07-28` and `Mcp-Method: tools/list`, once
+/// each, and no other `Mcp-*` header). Anything else goes to rmcp, whose refusals stay the one
+/// answer to bad headers.
+fn answers_itself(headers: &axum::http::HeaderMap, era: ListingEra) -> bool {
     use axum::http::header::{ACCEPT, CONTENT_TYPE};
     let (mut json, mut events) = (false, false);
     for value in headers.get_all(ACCEPT).iter() {
@@ -446,16 +466,43 @@ fn answers_itself(headers: &axum::http::HeaderMap) -> bool {
     }
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let json_body = content_type.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
-    let version = headers.get("mcp-protocol-version").map(|v| v.to_str().unwrap_or_default());
-    json && events
-        && json_body
-        && version.is_none_or(|v| HANDSHAKE_VERSIONS.contains(&v))
-        && !headers.contains_key("mcp-method")
-        && !headers.contains_key("mcp-name")
+    let only = |name: &str| {
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (Some(value), None) => value.to_str().ok(),
+            _ => None,
+        }
+    };
+    let protocol = match era {
+        ListingEra::Handshake => {
+            let version = headers.get(MCP_PROTOCOL_VERSION).map(|v| v.to_str().unwrap_or_default());
+            version.is_none_or(|v| HANDSHAKE_VERSIONS.contains(&v))
+                && !headers.contains_key("mcp-method")
+                && !headers.contains_key("mcp-name")
+        }
+        ListingEra::Stateless => {
+            only(MCP_PROTOCOL_VERSION) == Some(STATELESS_VERSION)
+                && only("mcp-method") == Some("tools/list")
+                && headers.keys().all(|name| {
+                    !name.as_str().starts_with("mcp-") || ["mcp-method", MCP_PROTOCOL_VERSION].contains(&name.as_str())
+                })
+        }
+    };
+    json && events && json_body && protocol
 }
+
+const MCP_PROTOCOL_VERSION: &str = "mcp-protocol-version";
 
 /// The protocol versions with the `initialize` handshake, all answered the same `tools/list`.
 const HANDSHAKE_VERSIONS: [&str; 4] = ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"];
+
+/// The stateless protocol version whose `tools/list` is answered from its serialized bytes.
+const STATELESS_VERSION: &str = "2026-07-28";
+
+/// A JSON-RPC response as the whole body of a POST's answer.
+fn json_body(body: String) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
 
 /// A request of a session, in flight until its response has been sent (or dropped).
 struct InFlight {
@@ -511,34 +558,34 @@ mod tests {
     #[test]
     fn caps_and_binding() {
         let book = SessionBook::new(3, 2, Duration::from_secs(60));
-        let token = CancellationToken::new;
-        assert!(book.open("a1", "a", SessionKind::LegacySse, token()).is_ok());
-        assert!(book.open("a2", "a", SessionKind::LegacySse, token()).is_ok());
-        assert_eq!(book.open("a3", "a", SessionKind::LegacySse, token()), Err(SessionRefusal::PrincipalFull));
-        assert!(book.open("b1", "b", SessionKind::LegacySse, token()).is_ok());
-        assert_eq!(book.open("c1", "c", SessionKind::LegacySse, token()), Err(SessionRefusal::ServerFull));
+        let signal = || Closer::Signal(CancellationToken::new());
+        assert!(book.open("a1", "a", signal()).is_ok());
+        assert!(book.open("a2", "a", signal()).is_ok());
+        assert_eq!(book.open("a3", "a", signal()), Err(SessionRefusal::PrincipalFull));
+        assert!(book.open("b1", "b", signal()).is_ok());
+        assert_eq!(book.open("c1", "c", signal()), Err(SessionRefusal::ServerFull));
         assert_eq!(book.touch("a1", "a"), Owner::Same);
         assert_eq!(book.touch("a1", "b"), Owner::Other);
         assert_eq!(book.touch("zz", "a"), Owner::Unknown);
         book.remove("a1");
-        assert!(book.open("c1", "c", SessionKind::LegacySse, token()).is_ok());
+        assert!(book.open("c1", "c", signal()).is_ok());
     }
 
     #[test]
     fn a_principal_s_count_follows_closes_and_expiry() {
         let book = SessionBook::new(100, 2, Duration::from_millis(20));
-        let token = CancellationToken::new;
+        let signal = || Closer::Signal(CancellationToken::new());
         for round in 0..50 {
-            assert!(book.open(&format!("a{round}"), "a", SessionKind::LegacySse, token()).is_ok(), "round {round}");
+            assert!(book.open(&format!("a{round}"), "a", signal()).is_ok(), "round {round}");
             book.remove(&format!("a{round}"));
         }
-        assert!(book.open("x", "a", SessionKind::LegacySse, token()).is_ok());
-        assert!(book.open("y", "a", SessionKind::LegacySse, token()).is_ok());
+        assert!(book.open("x", "a", signal()).is_ok());
+        assert!(book.open("y", "a", signal()).is_ok());
         assert_eq!(book.would_refuse("a"), Some(SessionRefusal::PrincipalFull));
         // Full, then idle: the next open sweeps and gets a slot without waiting for the sweeper.
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(book.would_refuse("a"), None);
-        assert!(book.open("z", "a", SessionKind::LegacySse, token()).is_ok());
+        assert!(book.open("z", "a", signal()).is_ok());
         assert_eq!(book.touch("x", "a"), Owner::Unknown);
         let entries = book.entries.lock().expect("lock");
         assert_eq!((entries.by_id.len(), entries.per_principal.get("a").copied()), (1, Some(1)));
@@ -548,7 +595,7 @@ mod tests {
     fn idle_sessions_are_closed() {
         let book = SessionBook::new(10, 10, Duration::from_millis(1));
         let close = CancellationToken::new();
-        assert!(book.open("a", "p", SessionKind::LegacySse, close.clone()).is_ok());
+        assert!(book.open("a", "p", Closer::Signal(close.clone())).is_ok());
         std::thread::sleep(Duration::from_millis(5));
         book.sweep();
         assert!(close.is_cancelled());

@@ -35,8 +35,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::jsonrpc;
 use super::outbox::{Outbox, OutboxClosed, OutboxSink};
-use super::sessions::{Admission, SessionBook, SessionKind, log_id};
-use crate::mcp::{McpServer, Transport};
+use super::sessions::{Admission, Closer, SessionBook, log_id};
+use crate::mcp::{ListingEra, McpServer, Transport};
 use crate::principal::Principal;
 
 /// Messages buffered from POSTs to the session's service. A client that posts faster than the
@@ -124,7 +124,7 @@ pub(crate) async fn open(State(state): State<SseState>, Extension(principal): Ex
     let id = uuid::Uuid::new_v4().simple().to_string();
     // Ends this session's stream: at shutdown, on idle expiry, or when its outbox gives up.
     let close = state.shutdown.child_token();
-    if let Err(refusal) = state.book.open(&id, principal.name(), SessionKind::LegacySse, close.clone()) {
+    if let Err(refusal) = state.book.open(&id, principal.name(), Closer::Signal(close.clone())) {
         tracing::warn!(principal = %principal.name(), ?refusal, "refused a new SSE session");
         return refusal.into_response();
     }
@@ -264,12 +264,12 @@ pub(crate) async fn post(
             Admission::Unknown => return (StatusCode::NOT_FOUND, "unknown or closed session").into_response(),
         }
     }
-    if envelope.lists_tools
+    if envelope.lists_tools == Some(ListingEra::Handshake)
         && let Some(request_id) = &envelope.request_id
         && state.book.handshake_done(&id)
     {
         // Answered from the serialized listing, on the stream as any answer.
-        let answer = state.mcp.handshake_tools_list(&parts, request_id);
+        let answer = state.mcp.tools_list_response(&parts, request_id, ListingEra::Handshake);
         state.book.end_request(&id, request_id);
         return match session.outbox.push_json(answer) {
             Ok(()) => StatusCode::ACCEPTED.into_response(),

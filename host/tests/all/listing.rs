@@ -1,12 +1,14 @@
-//! `tools/list` in a finished handshake is answered from the listing serialized once per
-//! registry generation and caller, on both transports. What a client gets must be exactly what
-//! rmcp's handler answers (a list with `_meta` still goes that way, so the two are compared on
-//! one server), per caller, and no serialized list may outlive a hot reload or a policy change.
+//! A plain `tools/list` (in a finished handshake, or stateless 2026-07-28) is answered from the
+//! listing serialized once per registry generation and tool set, on both transports. What a
+//! client gets must be exactly what rmcp's handler answers (a list with a progress token, or
+//! with an `Accept` parameter, still goes that way, so the two are compared on one server), per
+//! caller; a request rmcp would refuse is still refused; and no serialized list may outlive a
+//! hot reload or a policy change.
 
 use serde_json::{Value, json};
 
 use crate::reload::{install, until};
-use crate::support::raw_mcp::{McpSession, last_message};
+use crate::support::raw_mcp::{ACCEPT, McpSession, last_message};
 use crate::support::raw_sse::RawSession;
 use crate::support::{TestServer, plugin_file, plugins_dir};
 
@@ -60,7 +62,7 @@ async fn mcp_list(session: &McpSession, agent: &str, body: &Value) -> (String, V
     let response = session
         .http
         .post(&session.url)
-        .header("accept", crate::support::raw_mcp::ACCEPT)
+        .header("accept", ACCEPT)
         .header("mcp-session-id", &session.id)
         .header("mcp-protocol-version", "2025-11-25")
         .header("x-agent-id", agent)
@@ -72,6 +74,44 @@ async fn mcp_list(session: &McpSession, agent: &str, body: &Value) -> (String, V
     let content_type = response.headers()["content-type"].to_str().expect("ascii").to_owned();
     (content_type, last_message(&response.text().await.expect("body")))
 }
+
+/// The 2026-07-28 request metadata a stateless client sends with every request.
+fn stateless_meta() -> Value {
+    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+           "io.modelcontextprotocol/clientCapabilities": {},
+           "io.modelcontextprotocol/clientInfo": {"name": "listing-test", "version": "1"}})
+}
+
+fn stateless_list(id: u64) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {"_meta": stateless_meta()}})
+}
+
+/// A stateless `/mcp` POST with the 2026 headers; `accept` decides whether rmcp answers (a
+/// media-type parameter, which rmcp ignores, is not a plain request). Returns the status, the
+/// content type and the message.
+async fn stateless_post(
+    server: &TestServer,
+    agent: &str,
+    accept: &str,
+    method_header: &str,
+    body: &Value,
+) -> (u16, String, Value) {
+    let response = reqwest::Client::new()
+        .post(server.url("/mcp"))
+        .header("accept", accept)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method_header)
+        .header("x-agent-id", agent)
+        .json(body)
+        .send()
+        .await
+        .expect("POST /mcp");
+    let status = response.status().as_u16();
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().expect("ascii").to_owned());
+    (status, content_type.unwrap_or_default(), last_message(&response.text().await.expect("body")))
+}
+
+const THROUGH_RMCP: &str = "application/json;q=1, text/event-stream";
 
 async fn sse_list(session: &mut RawSession, agent: &str, body: &Value) -> Value {
     assert_eq!(session.post_as(agent, body).await, 202);
@@ -106,6 +146,45 @@ async fn a_listing_is_the_same_bytes_rmcp_would_send_for_each_caller_on_both_tra
 }
 
 #[tokio::test]
+async fn a_stateless_listing_is_the_same_bytes_rmcp_would_send_for_each_caller() {
+    let (server, _) = server(&["echo.wasm", "probe.wasm"], Some(POLICY)).await;
+    let mut seen = Vec::new();
+    for agent in ["ops-agent", "support-agent", "nobody"] {
+        let (status, fast_type, fast) = stateless_post(&server, agent, ACCEPT, "tools/list", &stateless_list(1)).await;
+        let (_, slow_type, slow) = stateless_post(&server, agent, THROUGH_RMCP, "tools/list", &stateless_list(2)).await;
+        assert_eq!(status, 200);
+        assert!(fast_type.starts_with("application/json"), "answered from the serialized list: {fast_type}");
+        assert!(slow_type.starts_with("text/event-stream"), "answered by rmcp: {slow_type}");
+        assert_eq!(fast["id"], 1);
+        assert_eq!(fast["result"], slow["result"], "{agent}");
+        assert_eq!(fast["result"]["ttlMs"], 0, "2026-07-28 results carry cache hints: {fast}");
+        seen.push(names(&fast["result"]));
+    }
+    assert!(seen[0].len() > seen[1].len() && seen[1].len() > seen[2].len(), "each caller its own list: {seen:?}");
+    assert_eq!(seen[1], ["echo__stats", "health"]);
+}
+
+#[tokio::test]
+async fn a_stateless_list_rmcp_would_refuse_is_still_refused() {
+    let (server, _) = server(&["echo.wasm"], None).await;
+    let version = |v: &str| {
+        let mut meta = stateless_meta();
+        meta["io.modelcontextprotocol/protocolVersion"] = json!(v);
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"_meta": meta}})
+    };
+    let no_meta = json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"});
+    for (what, method_header, body) in [
+        ("the Mcp-Method header names another method", "tools/call", stateless_list(5)),
+        ("the body's version is not the header's", "tools/list", version("2025-11-25")),
+        ("no request metadata", "tools/list", no_meta),
+    ] {
+        let (status, content_type, answer) = stateless_post(&server, "a", ACCEPT, method_header, &body).await;
+        assert!(answer.get("result").is_none(), "{what}: listed anyway ({status}, {content_type}): {answer}");
+        assert!(answer["error"]["code"].is_i64(), "{what}: a JSON-RPC error: {answer}");
+    }
+}
+
+#[tokio::test]
 async fn a_list_reusing_an_id_in_flight_is_refused_like_any_request() {
     let (server, _) = server(&["echo.wasm"], None).await;
     let mcp = McpSession::open(&server).await;
@@ -115,7 +194,7 @@ async fn a_list_reusing_an_id_in_flight_is_refused_like_any_request() {
         let (http, url, id) = (mcp.http.clone(), mcp.url.clone(), mcp.id.clone());
         tokio::spawn(async move {
             http.post(url)
-                .header("accept", crate::support::raw_mcp::ACCEPT)
+                .header("accept", ACCEPT)
                 .header("mcp-session-id", id)
                 .header("mcp-protocol-version", "2025-11-25")
                 .json(&wait)
@@ -147,6 +226,8 @@ async fn no_serialized_list_outlives_a_hot_reload_or_a_policy_change() {
         let (_, over_mcp) = mcp_list(&mcp, agent, &list(id)).await;
         let over_sse = sse_list(&mut sse, agent, &list(id + 1)).await;
         assert_eq!(over_mcp["result"], over_sse["result"]);
+        let (_, _, stateless) = stateless_post(&server, agent, ACCEPT, "tools/list", &stateless_list(id)).await;
+        assert_eq!(stateless["result"]["tools"], over_mcp["result"]["tools"], "stateless lists the same");
         names(&over_mcp["result"])
     };
     assert!(!lists("ops-agent").await.contains(&"pinned__greet".to_owned()));
