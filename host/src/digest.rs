@@ -109,6 +109,14 @@ impl ComponentBytes {
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
     }
+
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
 }
 
 impl fmt::Debug for ComponentBytes {

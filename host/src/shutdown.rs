@@ -8,7 +8,7 @@
 //! could have finished.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -21,22 +21,36 @@ const POLL: Duration = Duration::from_millis(20);
 /// are closed (the registry returns before rmcp has written the response).
 const SETTLE: Duration = Duration::from_millis(200);
 
-/// Whether the server should receive traffic: set once plugins are loaded and the worker runs,
-/// cleared when a shutdown starts. Cloning shares the flag.
+/// Whether the server should receive traffic: once it serves, while no plugin present at
+/// start-up is still compiling in the background, and until a shutdown starts. Cloning shares
+/// the state.
 #[derive(Debug, Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+pub struct Readiness {
+    serving: Arc<AtomicBool>,
+    /// Plugins present at start-up that are still compiling in the background.
+    loading: Arc<AtomicUsize>,
+}
 
 impl Readiness {
     pub fn set_ready(&self) {
-        self.0.store(true, Ordering::Relaxed);
+        self.serving.store(true, Ordering::Relaxed);
     }
 
     pub fn set_not_ready(&self) {
-        self.0.store(false, Ordering::Relaxed);
+        self.serving.store(false, Ordering::Relaxed);
+    }
+
+    pub fn set_loading(&self, plugins: usize) {
+        self.loading.store(plugins, Ordering::Relaxed);
+    }
+
+    /// Plugins present at start-up still compiling.
+    pub fn loading(&self) -> usize {
+        self.loading.load(Ordering::Relaxed)
     }
 
     pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.serving.load(Ordering::Relaxed) && self.loading() == 0
     }
 }
 

@@ -94,9 +94,12 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<App> {
     let admin_tokens = admin_tokens(args)?;
     let metrics = Metrics::new();
     let shutdown = Shutdown::default();
-    let startup = Startup::serve(args);
+    let reloads = watch::Reloads::default();
+    let startup = Startup { background: Some((args.background_compiles(), reloads.rescan())), ..Startup::serve(args) };
     let pins_path = startup.pins.clone();
     let loaded = startup.load(&metrics).await?;
+    let readiness = Readiness::default();
+    readiness.set_loading(loaded.set.still_starting());
     let runtime = loaded.runtime;
     // Compile the argument validator now, off the request path, rather than on the first call.
     let validator_ready = tokio::spawn({
@@ -125,19 +128,19 @@ pub async fn build(args: &ServeArgs) -> anyhow::Result<App> {
         let tools: Vec<String> = registry.tools().map(|t| t.name.as_str().to_owned()).collect();
         crate::access::matrix::report(access, &identities, &tools, dynamic_callers)
     };
-    registry.set_problems(loaded.load_errors.iter().map(ToString::to_string).collect());
-    if args.watch
-        && let Err(e) = watch::watch(
-            loaded.set,
-            Arc::clone(&runtime),
-            Arc::clone(&registry),
-            pins_path.as_deref(),
-            shutdown.stop.clone(),
-        )
-    {
+    // What failed, and what is still compiling in the background (`health` shows both).
+    registry.set_problems(loaded.set.problems().to_vec());
+    let reload = watch::ReloadTask {
+        set: loaded.set,
+        runtime: Arc::clone(&runtime),
+        registry: Arc::clone(&registry),
+        pins_path,
+        readiness: readiness.clone(),
+        reloads,
+    };
+    if let Err(e) = watch::start(reload, args.watch, shutdown.stop.clone()) {
         tracing::warn!(error = %e, "hot reload is off");
     }
-    let readiness = Readiness::default();
     let router = transport::router(
         McpServer::new(Arc::clone(&registry), metrics.clone()),
         RouterOptions {

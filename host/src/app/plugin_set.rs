@@ -10,7 +10,7 @@
 //! - a policy change re-grants every plugin, and withdraws a version whose bytes the new policy
 //!   no longer pins.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use crate::digest::{ComponentBytes, ComponentDigest};
 use crate::ids::PluginName;
 use crate::model::Limits;
 use crate::policy::{Policy, PolicyError};
-use crate::runtime::{LoadError, Plugin, Runtime};
+use crate::runtime::{LoadError, Loading, Plugin, Runtime};
 
 /// Where a set's plugins come from.
 #[derive(Debug, Clone)]
@@ -70,6 +70,14 @@ pub struct PluginSet {
     loaded: BTreeMap<PathBuf, Arc<Plugin>>,
     /// What went wrong in the last scan, worded for `health`.
     problems: Vec<String>,
+    /// Set for `serve`: large components compile in the background, and this asks for the
+    /// rescan that loads each once it has.
+    rescan: Option<Rescan>,
+    /// Files compiling in the background as of the last scan.
+    compiling: BTreeSet<PathBuf>,
+    /// Files that were compiling at the first scan and have not loaded or failed since: the
+    /// server is not ready until none is left (see `Readiness`).
+    starting: Option<BTreeSet<PathBuf>>,
 }
 
 impl PluginSet {
@@ -91,7 +99,26 @@ impl PluginSet {
             limits,
             loaded: BTreeMap::new(),
             problems: Vec::new(),
+            rescan: None,
+            compiling: BTreeSet::new(),
+            starting: None,
         })
+    }
+
+    /// Compile large components in the background from now on, calling `rescan` when one has
+    /// (what `serve` does; the other commands load everything before they go on).
+    pub fn compile_in_background(&mut self, rescan: Rescan) {
+        self.rescan = Some(rescan);
+    }
+
+    /// Plugins present at start-up that are still compiling in the background.
+    pub fn still_starting(&self) -> usize {
+        self.starting.as_ref().map_or(0, BTreeSet::len)
+    }
+
+    /// Files compiling in the background now.
+    pub fn compiling(&self) -> impl Iterator<Item = &Path> {
+        self.compiling.iter().map(PathBuf::as_path)
     }
 
     /// Where the plugins come from.
@@ -150,9 +177,28 @@ impl PluginSet {
             }
             kept
         });
+        let mut compiling = BTreeSet::new();
         for path in &files {
             match self.load_file(runtime, path, policy_changed).await {
-                Ok(()) => {}
+                Ok(FileState::Ready) => {}
+                Ok(FileState::Compiling { size }) => {
+                    let previous = self.loaded.get_mut(path);
+                    let kept = previous.is_some();
+                    if policy_changed && let Some(loaded) = previous {
+                        regrant(loaded, &self.policy);
+                    }
+                    let mib = size as f64 / f64::from(1 << 20);
+                    if !self.compiling.contains(path) {
+                        tracing::info!(path = %path.display(), size_mib = format!("{mib:.1}"), kept_previous_version = kept,
+                            "compiling a large plugin in the background; it is served once compiled");
+                    }
+                    problems.push(format!(
+                        "{}: compiling in the background ({mib:.1} MiB); served once compiled{}",
+                        path.display(),
+                        if kept { ", the previous version meanwhile" } else { "" }
+                    ));
+                    compiling.insert(path.clone());
+                }
                 Err(error) => {
                     // The previous version keeps serving, but under the policy now in force
                     // (and only if that policy still admits its bytes: checked below).
@@ -185,13 +231,23 @@ impl PluginSet {
             }
         });
         self.problems = problems;
+        match &mut self.starting {
+            None => self.starting = Some(compiling.clone()),
+            Some(starting) => starting.retain(|path| compiling.contains(path)),
+        }
+        self.compiling = compiling;
         errors
     }
 
     /// Load `path` if its bytes changed (re-granting an unchanged one when the policy did).
     /// Identity comes from the file name: the component must call itself by it, and a digest
     /// the policy pins for that name must be the file's.
-    async fn load_file(&mut self, runtime: &Runtime, path: &Path, policy_changed: bool) -> Result<(), LoadError> {
+    async fn load_file(
+        &mut self,
+        runtime: &Runtime,
+        path: &Path,
+        policy_changed: bool,
+    ) -> Result<FileState, LoadError> {
         let bytes = ComponentBytes::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         if let Some(loaded) = self.loaded.get_mut(path)
             && loaded.digest() == bytes.digest()
@@ -199,11 +255,20 @@ impl PluginSet {
             if policy_changed {
                 regrant(loaded, &self.policy);
             }
-            return Ok(());
+            return Ok(FileState::Ready);
         }
-        let plugin = load_plugin(runtime, &self.policy, path, bytes).await?;
+        let plugin = match &self.rescan {
+            None => load_plugin(runtime, &self.policy, path, bytes).await?,
+            Some(rescan) => {
+                let size = bytes.len();
+                match admit(runtime, &self.policy, path, bytes, rescan).await? {
+                    Some(plugin) => plugin,
+                    None => return Ok(FileState::Compiling { size }),
+                }
+            }
+        };
         self.loaded.insert(path.to_owned(), Arc::new(plugin));
-        Ok(())
+        Ok(FileState::Ready)
     }
 
     /// The plugins to serve, in file-name order. Each is named by its file, so no two share a
@@ -224,12 +289,46 @@ pub async fn load_plugin(
     path: &Path,
     bytes: ComponentBytes,
 ) -> Result<Plugin, LoadError> {
-    let id = PluginName::of_file(path).map_err(|reason| LoadError::FileName { path: path.to_owned(), reason })?;
+    let id = identify(policy, path, &bytes)?;
     let digest = bytes.digest();
-    if let Some(error) = pin_refusal(policy, path, id.as_str(), digest) {
-        return Err(error);
-    }
     let plugin = runtime.load_bytes(path, bytes).await?;
+    accept(policy, path, &id, digest, plugin)
+}
+
+/// [`load_plugin`], except that a large component may be compiled in the background instead
+/// (`Ok(None)`), `rescan` being called when it has.
+async fn admit(
+    runtime: &Runtime,
+    policy: &Policy,
+    path: &Path,
+    bytes: ComponentBytes,
+    rescan: &Rescan,
+) -> Result<Option<Plugin>, LoadError> {
+    let id = identify(policy, path, &bytes)?;
+    let digest = bytes.digest();
+    match runtime.load_or_defer(path, bytes, &rescan.0).await? {
+        Loading::Loaded(plugin) => accept(policy, path, &id, digest, *plugin).map(Some),
+        Loading::Compiling => Ok(None),
+    }
+}
+
+/// The plugin `path` holds, if the policy admits `bytes` for it (before anything compiles).
+fn identify(policy: &Policy, path: &Path, bytes: &ComponentBytes) -> Result<PluginName, LoadError> {
+    let id = PluginName::of_file(path).map_err(|reason| LoadError::FileName { path: path.to_owned(), reason })?;
+    match pin_refusal(policy, path, id.as_str(), bytes.digest()) {
+        Some(error) => Err(error),
+        None => Ok(id),
+    }
+}
+
+/// `plugin`, granted, if it calls itself by its file's name.
+fn accept(
+    policy: &Policy,
+    path: &Path,
+    id: &PluginName,
+    digest: ComponentDigest,
+    plugin: Plugin,
+) -> Result<Plugin, LoadError> {
     let declared = &plugin.info().name;
     if declared != id.as_str() {
         return Err(LoadError::NameMismatch { path: path.to_owned(), id: id.to_string(), declared: declared.clone() });
@@ -237,6 +336,30 @@ pub async fn load_plugin(
     tracing::info!(plugin = %id, version = %plugin.info().version, tools = plugin.info().tools.len(),
         path = %path.display(), sha256 = %digest, "plugin loaded");
     Ok(plugin.with_grants(policy.grants_for(id.as_str())))
+}
+
+/// What loading one file came to.
+enum FileState {
+    /// Loaded, or unchanged.
+    Ready,
+    /// Compiling in the background.
+    Compiling { size: usize },
+}
+
+/// Asks for a rescan of the plugin set (a background compile finished). Cheap to clone.
+#[derive(Clone)]
+pub struct Rescan(Arc<dyn Fn() + Send + Sync>);
+
+impl Rescan {
+    pub fn new(ask: impl Fn() + Send + Sync + 'static) -> Self {
+        Self(Arc::new(ask))
+    }
+}
+
+impl std::fmt::Debug for Rescan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Rescan")
+    }
 }
 
 /// Why `policy` refuses the bytes with `digest` as plugin `id`, if it pins that plugin to others.
@@ -319,5 +442,64 @@ mod tests {
         assert_eq!(set.scan(&runtime, true).await.len(), 1, "the broken file is reported");
         assert_eq!(greeting(&set).as_deref(), Some("two"));
         assert!(!set.policy_file_changed(), "applied");
+    }
+
+    /// A set whose every component compiles in the background (`min_bytes` 0), and the signal
+    /// its finished compiles give.
+    fn background_set(plugins: &Path) -> (PluginSet, Runtime, Arc<tokio::sync::Notify>) {
+        let limits = Limits::default();
+        let metrics = crate::metrics::Metrics::new();
+        let mut runtime = Runtime::new(limits.clone(), Audit::disabled(metrics.clone()), metrics).expect("runtime");
+        runtime.enable_background_compiles(crate::model::BackgroundCompiles { min_bytes: 0, parallel: 1 });
+        let compiled = Arc::new(tokio::sync::Notify::new());
+        let mut set = PluginSet::open(PluginSource::Dir(plugins.to_owned()), None, limits).expect("no policy");
+        set.compile_in_background(Rescan::new({
+            let compiled = Arc::clone(&compiled);
+            move || compiled.notify_one()
+        }));
+        (set, runtime, compiled)
+    }
+
+    #[tokio::test]
+    async fn a_large_component_compiles_in_the_background_and_loads_on_the_rescan_it_asks_for() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("probe.wasm"), fixture("probe.wasm")).expect("write plugin");
+        let (mut set, runtime, compiled) = background_set(dir.path());
+
+        // The first scan does not wait for the compile: nothing serves yet, and it says why.
+        assert!(set.scan(&runtime, false).await.is_empty(), "compiling is not a failure");
+        assert!(set.plugins().is_empty());
+        assert_eq!(set.still_starting(), 1);
+        assert!(set.problems().iter().any(|p| p.contains("compiling in the background")), "{:?}", set.problems());
+        // A scan before the compile ends queues nothing twice.
+        assert!(set.scan(&runtime, false).await.is_empty());
+
+        tokio::time::timeout(std::time::Duration::from_secs(60), compiled.notified()).await.expect("compiled");
+        assert!(set.scan(&runtime, false).await.is_empty());
+        assert_eq!(set.plugins().len(), 1, "loaded from the finished compile");
+        assert_eq!((set.still_starting(), set.compiling().count()), (0, 0));
+        assert!(set.problems().is_empty(), "{:?}", set.problems());
+    }
+
+    #[tokio::test]
+    async fn a_background_compile_that_fails_is_reported_by_the_rescan_and_readiness_stops_waiting() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(dir.path().join("broken.wasm"), fixture("not_a_plugin.wasm")).expect("write plugin");
+        std::fs::write(dir.path().join("probe.wasm"), fixture("probe.wasm")).expect("write plugin");
+        let (mut set, runtime, compiled) = background_set(dir.path());
+        assert!(set.scan(&runtime, false).await.is_empty());
+        assert_eq!(set.still_starting(), 2);
+        // One compile at a time; each asks for a rescan, which loads what has finished.
+        let mut errors = Vec::new();
+        while set.still_starting() > 0 {
+            tokio::time::timeout(std::time::Duration::from_secs(60), compiled.notified()).await.expect("compiled");
+            errors.extend(set.scan(&runtime, false).await);
+        }
+        assert!(
+            errors.iter().any(|e| matches!(e, LoadError::Compile { .. } | LoadError::WrongWorld { .. })),
+            "the broken file fails as it would have in place: {errors:?}"
+        );
+        assert_eq!(set.plugins().len(), 1);
+        assert_eq!(set.still_starting(), 0, "a failed plugin is not waited for");
     }
 }

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::plugin_set::{PluginSet, PluginSource};
+use super::plugin_set::{PluginSet, PluginSource, Rescan};
 use crate::audit::Audit;
 use crate::config::{AllocatorArg, CallArgs, ContainmentArg, PluginsDirArgs, SandboxArgs, ServeArgs};
 use crate::metrics::Metrics;
-use crate::model::Limits;
+use crate::model::{BackgroundCompiles, Limits};
 use crate::pins::Pins;
 use crate::policy::GrantReview;
 use crate::runtime::{CacheCounts, InstanceAllocator, LoadError, ProcessContainment, Runtime, Supervisor};
@@ -33,6 +33,9 @@ pub struct Startup {
     pub audit: String,
     /// Where host-supervised jobs are kept (`serve` only), and whether the operator named it.
     pub jobs_dir: Option<(PathBuf, bool)>,
+    /// Large components to compile in the background (`serve` only), and what asks for the
+    /// rescan that loads each once compiled. `None` compiles everything before going on.
+    pub background: Option<(BackgroundCompiles, Rescan)>,
 }
 
 /// The runtime with its plugins loaded, and what happened while loading them.
@@ -112,6 +115,7 @@ impl Startup {
             cache_dir: None,
             audit: "off".into(),
             jobs_dir: None,
+            background: None,
         }
     }
 
@@ -143,6 +147,10 @@ impl Startup {
         let jobs = self.open_jobs(&runtime, metrics)?;
         if let Some(jobs) = &jobs {
             runtime.enable_jobs(jobs.clone());
+        }
+        if let Some((settings, rescan)) = &self.background {
+            runtime.enable_background_compiles(*settings);
+            set.compile_in_background(rescan.clone());
         }
         let runtime = Arc::new(runtime);
         let load_errors = set.scan(&runtime, false).await;

@@ -1,5 +1,8 @@
 //! Plugins at run time: watches `plugins/`, the policy and the pin file, and applies every
-//! change to the registry (rescanning the [`PluginSet`], reloading the pins).
+//! change to the registry (rescanning the [`PluginSet`], reloading the pins). The same task
+//! loads a large plugin once its background compile is done ([`Reloads::rescan`]), with or
+//! without file watching, and keeps `/readyz` told how many plugins present at start-up are
+//! still compiling.
 //!
 //! Rules:
 //! - bursts of file events (an editor's save, a copy in chunks) are debounced into one rescan;
@@ -17,9 +20,10 @@ use notify::Watcher as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::plugin_set::{PluginSet, file_digest};
+use super::plugin_set::{PluginSet, Rescan, file_digest};
 use crate::registry::Registry;
 use crate::runtime::Runtime;
+use crate::shutdown::Readiness;
 
 /// Quiet time after the last file event before a rescan: long enough to coalesce a burst,
 /// short enough that an operator sees the change at once.
@@ -77,6 +81,19 @@ impl Dirty {
     }
 }
 
+/// The reload task's inbox, made before the first scan so that background compiles started by
+/// it can ask for the rescan that loads them. Cloning shares it.
+#[derive(Debug, Clone, Default)]
+pub struct Reloads(Arc<Dirty>);
+
+impl Reloads {
+    /// What a finished background compile calls: rescan the plugins.
+    pub fn rescan(&self) -> Rescan {
+        let dirty = Arc::clone(&self.0);
+        Rescan::new(move || dirty.mark(Touched { plugins: true, ..Touched::default() }))
+    }
+}
+
 /// The paths events are sorted by.
 #[derive(Debug, Clone)]
 struct Watched {
@@ -85,41 +102,34 @@ struct Watched {
     pins: Option<PathBuf>,
 }
 
-/// Watch the plugins directory, the policy and the pin file, and apply every change to
-/// `registry` until `shutdown`. Fails (before spawning anything) if nothing can be watched.
-pub fn watch(
-    mut set: PluginSet,
-    runtime: Arc<Runtime>,
-    registry: Arc<Registry>,
-    pins_path: Option<&Path>,
-    shutdown: CancellationToken,
-) -> Result<(), WatchError> {
-    let dir = absolute(set.source().dir());
-    let watched = Watched { dir, policy: set.policy_path().map(absolute), pins: pins_path.map(absolute) };
-    let dirty = Arc::new(Dirty::default());
-    let mut watcher = {
-        let (watched, dirty) = (watched.clone(), Arc::clone(&dirty));
-        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if let Ok(event) = event {
-                dirty.mark(classify(&event, &watched));
-            }
-        })
-        .map_err(|source| WatchError { path: set.source().dir().to_owned(), source })?
+/// What the reload task works on.
+pub(crate) struct ReloadTask {
+    pub(crate) set: PluginSet,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) pins_path: Option<PathBuf>,
+    pub(crate) readiness: Readiness,
+    pub(crate) reloads: Reloads,
+}
+
+/// Apply every change `task.reloads` is told of to the registry until `shutdown`, and, with
+/// `watch_files`, watch the plugins directory, the policy and the pin file for changes. The task
+/// runs either way (background compiles need it); only the file watching can fail, and is then
+/// off.
+pub(crate) fn start(task: ReloadTask, watch_files: bool, shutdown: CancellationToken) -> Result<(), WatchError> {
+    let ReloadTask { mut set, runtime, registry, pins_path, readiness, reloads } = task;
+    let watched = Watched {
+        dir: absolute(set.source().dir()),
+        policy: set.policy_path().map(absolute),
+        pins: pins_path.as_deref().map(absolute),
     };
-    let dir = watched.dir.clone();
-    watcher
-        .watch(&dir, notify::RecursiveMode::NonRecursive)
-        .map_err(|source| WatchError { path: dir.clone(), source })?;
-    // Files are watched through their directories: editors and atomic writers replace the
-    // file (a rename), which would end a watch on the file itself.
-    for file in watched.policy.iter().chain(watched.pins.iter()) {
-        if let Some(parent) = file.parent().filter(|p| *p != dir)
-            && let Err(e) = watcher.watch(parent, notify::RecursiveMode::NonRecursive)
-        {
-            tracing::warn!(path = %parent.display(), error = %e, "cannot watch; changes there need a restart");
-        }
-    }
-    tracing::info!(dir = %dir.display(), "watching for plugin, policy and pin changes");
+    let dirty = Arc::clone(&reloads.0);
+    let watcher = if watch_files { Some(watch_files_of(&watched, &dirty)) } else { None };
+    let (watcher, refused) = match watcher {
+        Some(Ok(watcher)) => (Some(watcher), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
     let mut pins_digest = watched.pins.as_deref().and_then(file_digest);
     tokio::spawn(async move {
         let _watcher = watcher;
@@ -142,9 +152,39 @@ pub fn watch(
                 pins_digest = digest;
             }
             apply(&mut set, &runtime, &registry, touched).await;
+            readiness.set_loading(set.still_starting());
         }
     });
-    Ok(())
+    refused.map_or(Ok(()), Err)
+}
+
+/// A watcher of the plugins directory and the policy's and pin file's directories, marking
+/// `dirty` on every event there.
+fn watch_files_of(watched: &Watched, dirty: &Arc<Dirty>) -> Result<notify::RecommendedWatcher, WatchError> {
+    let dir = watched.dir.clone();
+    let mut watcher = {
+        let (watched, dirty) = (watched.clone(), Arc::clone(dirty));
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event {
+                dirty.mark(classify(&event, &watched));
+            }
+        })
+        .map_err(|source| WatchError { path: dir.clone(), source })?
+    };
+    watcher
+        .watch(&dir, notify::RecursiveMode::NonRecursive)
+        .map_err(|source| WatchError { path: dir.clone(), source })?;
+    // Files are watched through their directories: editors and atomic writers replace the
+    // file (a rename), which would end a watch on the file itself.
+    for file in watched.policy.iter().chain(watched.pins.iter()) {
+        if let Some(parent) = file.parent().filter(|p| *p != dir)
+            && let Err(e) = watcher.watch(parent, notify::RecursiveMode::NonRecursive)
+        {
+            tracing::warn!(path = %parent.display(), error = %e, "cannot watch; changes there need a restart");
+        }
+    }
+    tracing::info!(dir = %dir.display(), "watching for plugin, policy and pin changes");
+    Ok(watcher)
 }
 
 async fn apply(set: &mut PluginSet, runtime: &Runtime, registry: &Registry, touched: Touched) {

@@ -229,7 +229,21 @@ pub struct ServeArgs {
     /// One server per directory: a second one is refused.
     #[arg(long, env = "SANCTUM_JOBS_DIR", value_name = "DIR|off")]
     pub jobs_dir: Option<String>,
+    /// Components at least this large (MiB; Python and JavaScript plugins are 12–18) that the
+    /// compile cache does not hold yet are compiled in the background: the server serves the
+    /// others meanwhile and `/readyz` waits for those present at start-up. `0`: every one.
+    #[arg(long, env = "SANCTUM_BACKGROUND_COMPILE_MIB", default_value_t = DEFAULT_BACKGROUND_COMPILE_MIB)]
+    pub background_compile_mib: u32,
+    /// At most this many background compiles at once (each may take ~400 MB at its peak).
+    #[arg(long, env = "SANCTUM_BACKGROUND_COMPILES", default_value_t = DEFAULT_BACKGROUND_COMPILES,
+          value_parser = clap::value_parser!(u8).range(1..=8))]
+    pub background_compiles: u8,
 }
+
+/// Default `--background-compile-mib`: Rust plugins (0.2–2 MB) compile where they load.
+pub const DEFAULT_BACKGROUND_COMPILE_MIB: u32 = 4;
+/// Default `--background-compiles`: one, so the compile peak is one component's.
+pub const DEFAULT_BACKGROUND_COMPILES: u8 = 1;
 
 /// How log lines are written on stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -279,6 +293,16 @@ impl ServeArgs {
             http_threads: None,
             approvals: ApprovalArgs::default(),
             jobs_dir: None,
+            background_compile_mib: DEFAULT_BACKGROUND_COMPILE_MIB,
+            background_compiles: DEFAULT_BACKGROUND_COMPILES,
+        }
+    }
+
+    /// What `serve` compiles in the background.
+    pub fn background_compiles(&self) -> crate::model::BackgroundCompiles {
+        crate::model::BackgroundCompiles {
+            min_bytes: usize::try_from(self.background_compile_mib).unwrap_or(usize::MAX).saturating_mul(1 << 20),
+            parallel: usize::from(self.background_compiles),
         }
     }
 

@@ -69,3 +69,12 @@ impl Limits {
 pub fn memory_bytes_of(mib: u64) -> usize {
     usize::try_from(mib.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
 }
+
+/// What `serve` compiles in the background rather than where it loads a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackgroundCompiles {
+    /// Components at least this large are compiled in the background.
+    pub min_bytes: usize,
+    /// At most this many compile at once.
+    pub parallel: usize,
+}

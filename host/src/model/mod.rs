@@ -19,8 +19,8 @@ pub use grants::{
     ChildLimits, CommandGrant, DirectoryGrant, HttpGrant, JobLimits, PluginGrants, SecretInjection, SecretPlace,
 };
 pub use limits::{
-    CALL_TIMEOUT_MS_RANGE, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MEMORY_LIMIT_MIB, Limits, MEMORY_LIMIT_MIB_RANGE,
-    memory_bytes_of,
+    BackgroundCompiles, CALL_TIMEOUT_MS_RANGE, DEFAULT_CALL_TIMEOUT_MS, DEFAULT_MEMORY_LIMIT_MIB, Limits,
+    MEMORY_LIMIT_MIB_RANGE, memory_bytes_of,
 };
 pub use output::{CallEvent, Content, EmbeddedResource, LogLevel, ResourceContents, ToolOutput};
 pub use plugin::{Annotations, PluginInfo, Requirement, ToolInfo, WORLD_VERSION};

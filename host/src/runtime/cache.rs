@@ -111,6 +111,11 @@ impl CompileCache {
         }
     }
 
+    /// Whether an artefact for `digest` is there (not yet verified: a load checks it).
+    pub(crate) fn has(&self, digest: ComponentDigest) -> bool {
+        self.dir.join(format!("{}.cwasm", digest.hex())).is_file()
+    }
+
     /// The component for `wasm`: from a verified artefact if there is one, else compiled (and
     /// the artefact written for next time). `label` names the plugin file in logs.
     pub(crate) fn component(

@@ -61,16 +61,30 @@ pub(super) async fn load(runtime: &Runtime, path: &Path, bytes: ComponentBytes) 
 /// Compile (or fetch from the cache) on a blocking thread: compiling takes hundreds of
 /// milliseconds of CPU, which must not stall the async threads serving HTTP.
 async fn compile(runtime: &Runtime, path: &Path, bytes: Vec<u8>, digest: ComponentDigest) -> Result<Component, String> {
+    if let Some(compiled) = runtime.background.as_ref().and_then(|b| b.take(digest)) {
+        return compiled;
+    }
+    let compile = compiler(runtime, path, digest);
+    tokio::task::spawn_blocking(move || compile(bytes)).await.map_err(|e| format!("the compiler thread failed: {e}"))?
+}
+
+/// What compiles `digest`'s bytes (through the compile cache when there is one), to run on a
+/// blocking thread.
+pub(super) fn compiler(
+    runtime: &Runtime,
+    path: &Path,
+    digest: ComponentDigest,
+) -> impl FnOnce(Vec<u8>) -> Result<Component, String> + Send + 'static {
     let engine = runtime.engine.clone();
     let cache = runtime.cache.clone();
     let label = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let compiled = tokio::task::spawn_blocking(move || match cache {
-        Some(cache) => cache.component(&engine, &bytes, digest, &label),
-        None => Component::new(&engine, &bytes),
-    })
-    .await
-    .map_err(|e| format!("the compiler thread failed: {e}"))?;
-    compiled.map_err(|e| format!("{e:#}"))
+    move |bytes| {
+        let compiled = match cache {
+            Some(cache) => cache.component(&engine, &bytes, digest, &label),
+            None => Component::new(&engine, &bytes),
+        };
+        compiled.map_err(|e| format!("{e:#}"))
+    }
 }
 
 /// The version of the `sanctum:plugin` package whose `tools` interface `component` exports, if

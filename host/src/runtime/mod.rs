@@ -5,9 +5,11 @@
 //! [`Runtime::call`] runs one tool call in a fresh sandbox. Results are plain data from
 //! [`crate::model`]; this module never imports the registry, the worker or anything above them.
 
+mod background;
 mod bindings;
 mod cache;
 mod capabilities;
+mod capture;
 mod engine;
 mod error;
 mod jobs;
@@ -63,6 +65,14 @@ pub enum RuntimeError {
     Ticker(#[from] std::io::Error),
 }
 
+/// What [`Runtime::load_or_defer`] did.
+#[derive(Debug)]
+pub enum Loading {
+    Loaded(Box<Plugin>),
+    /// Compiling in the background; load it again once told it has.
+    Compiling,
+}
+
 /// The engine and everything shared by all plugins. One per process, owned by the worker.
 pub struct Runtime {
     engine: Engine,
@@ -73,6 +83,8 @@ pub struct Runtime {
     metrics: Metrics,
     /// Host-produced native code of plugins already compiled; `None` compiles every time.
     cache: Option<Arc<cache::CompileCache>>,
+    /// Large components compiled off the loading path; `None` compiles every one where loaded.
+    background: Option<background::Background>,
     jobs: Option<Supervisor>,
     /// Argument and result validation, in its own sandbox.
     validator: validator::Validator,
@@ -176,6 +188,7 @@ impl Runtime {
             audit,
             metrics,
             cache: None,
+            background: None,
             jobs: None,
             validator: validator::Validator::new(),
             _ticker: ticker,
@@ -186,6 +199,12 @@ impl Runtime {
     pub fn enable_compile_cache(&mut self, dir: &Path) -> Result<(), CacheError> {
         self.cache = Some(Arc::new(cache::CompileCache::open(dir, &self.engine)?));
         Ok(())
+    }
+
+    /// Compile large components in the background (see [`background`]): [`Runtime::load_or_defer`]
+    /// then hands them over instead of compiling them in place.
+    pub fn enable_background_compiles(&mut self, settings: crate::model::BackgroundCompiles) {
+        self.background = Some(background::Background::new(settings));
     }
 
     /// Let plugins start host-supervised jobs, kept by `supervisor`.
@@ -214,6 +233,29 @@ impl Runtime {
     /// them loads exactly what it hashed).
     pub async fn load_bytes(&self, path: &Path, component: ComponentBytes) -> Result<Plugin, LoadError> {
         loader::load(self, path, component).await
+    }
+
+    /// Like [`Runtime::load_bytes`], unless background compiles are on and `component` is one
+    /// to compile there: then it is queued (once), `done` is called when it has compiled, and
+    /// loading it again after that takes the result instead of compiling.
+    pub async fn load_or_defer(
+        &self,
+        path: &Path,
+        component: ComponentBytes,
+        done: &Arc<dyn Fn() + Send + Sync>,
+    ) -> Result<Loading, LoadError> {
+        let Some(background) = &self.background else {
+            return self.load_bytes(path, component).await.map(|p| Loading::Loaded(Box::new(p)));
+        };
+        let digest = component.digest();
+        let cached = self.cache.as_ref().is_some_and(|c| c.has(digest));
+        let compile = loader::compiler(self, path, digest);
+        match background.defer(component, cached, compile, Arc::clone(done)) {
+            background::Deferral::LoadNow(component) => {
+                self.load_bytes(path, component).await.map(|p| Loading::Loaded(Box::new(p)))
+            }
+            background::Deferral::Compiling => Ok(Loading::Compiling),
+        }
     }
 
     /// Compile the validator ahead of the first validation (which would otherwise do it).
@@ -323,6 +365,9 @@ fn log_captured(plugin: &str, store: &wasmtime::Store<CallState>) {
     }
     if !captured.stderr.is_empty() {
         tracing::debug!(plugin, stderr = %String::from_utf8_lossy(&captured.stderr), "plugin stderr");
+    }
+    if captured.discarded > 0 {
+        tracing::debug!(plugin, bytes = captured.discarded, "plugin output past the capture cap was discarded");
     }
 }
 

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
@@ -18,6 +17,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use crate::audit::Audit;
 
 use super::capabilities::http::EgressHooks;
+use super::capture::CappedOutput;
 use super::redact::Redactor;
 use super::reporter::Reporter;
 use crate::model::CallContext;
@@ -83,8 +83,8 @@ pub(crate) struct CallState {
     pub(crate) reporter: Reporter,
     pub(crate) cancel: CancellationToken,
     interrupted: Option<Interrupt>,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: CappedOutput,
+    stderr: CappedOutput,
 }
 
 impl WasiView for CallState {
@@ -99,11 +99,13 @@ impl WasiHttpView for CallState {
     }
 }
 
-/// Bytes the guest wrote to stdout and stderr (each capped).
+/// Bytes the guest wrote to stdout and stderr (each capped), and how many past the caps were
+/// dropped.
 #[derive(Debug, Default)]
 pub(crate) struct Captured {
     pub(crate) stdout: bytes::Bytes,
     pub(crate) stderr: bytes::Bytes,
+    pub(crate) discarded: u64,
 }
 
 /// Who is calling what, for the sandbox of one call.
@@ -124,8 +126,8 @@ pub(crate) fn new_store(
     ctx: CallContext,
 ) -> Result<Store<CallState>, CallFailure> {
     let limits = &site.grants.limits;
-    let stdout = MemoryOutputPipe::new(limits.captured_output_bytes);
-    let stderr = MemoryOutputPipe::new(limits.captured_output_bytes);
+    let stdout = CappedOutput::new(limits.captured_output_bytes);
+    let stderr = CappedOutput::new(limits.captured_output_bytes);
     // Deny by default: no args, no env, no preopened dirs, no sockets, no name lookup, stdin
     // closed. Only the capped pipes and what the operator granted are added.
     let mut builder = WasiCtxBuilder::new();
@@ -225,7 +227,8 @@ where
 /// Take what the guest printed, leaving the store's pipes empty.
 pub(crate) fn captured(store: &Store<CallState>) -> Captured {
     let state = store.data();
-    Captured { stdout: state.stdout.contents(), stderr: state.stderr.contents() }
+    let ((stdout, stdout_discarded), (stderr, stderr_discarded)) = (state.stdout.contents(), state.stderr.contents());
+    Captured { stdout, stderr, discarded: stdout_discarded.saturating_add(stderr_discarded) }
 }
 
 /// Turn a wasmtime error into the reason the model and the operator are told.
@@ -249,7 +252,7 @@ fn classify(err: &wasmtime::Error, state: &CallState, budget: Duration) -> CallF
             "it accessed memory out of bounds (an overflow of a Rust guest's own stack shows up this way)".into(),
         ),
         Some(trap) => {
-            let panic = panic_message(&state.stderr.contents());
+            let panic = panic_message(&state.stderr.last_written());
             CallFailure::Crashed(match panic {
                 Some(message) => format!("{message} ({trap})"),
                 None => trap.to_string(),

@@ -200,10 +200,11 @@ struct Operations {
 /// 200 once plugins are loaded and the worker runs; 503 before that and while draining, so a
 /// load balancer stops sending traffic before connections are refused. (`/healthz` is liveness.)
 async fn readyz(State(ops): State<Operations>) -> impl IntoResponse {
-    if ops.readiness.is_ready() {
-        (axum::http::StatusCode::OK, "ready\n")
-    } else {
-        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    use axum::http::StatusCode;
+    match ops.readiness.loading() {
+        _ if ops.readiness.is_ready() => (StatusCode::OK, "ready\n".to_owned()),
+        0 => (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned()),
+        plugins => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {plugins} plugin(s) still compiling\n")),
     }
 }
 

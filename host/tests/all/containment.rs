@@ -129,10 +129,11 @@ async fn huge_output_is_truncated_with_a_note() {
 #[tokio::test]
 async fn floods_of_stdout_and_log_messages_are_capped_not_fatal() {
     let server = hostile_server().await;
-    let printed = run(&server, "hostile__stdout", json!({"kib": 1024})).await;
-    // Past the 64 KiB capture cap the guest's writes fail; whether it then returns or traps
-    // is its own business, but the host must answer and keep serving.
-    assert!(matches!(&printed, Ok(_) | Err(CallError::Failed(CallFailure::Crashed(_)))), "{printed:?}");
+    // Past the 64 KiB capture cap the host discards what the guest writes, and the writes
+    // still succeed: a plugin that prints a lot (Rust's `println!` panics on a failed write,
+    // Python raises `BrokenPipeError`) finishes its call.
+    let printed = run(&server, "hostile__stdout", json!({"kib": 1024})).await.expect("printing 1 MiB is not fatal");
+    assert_eq!(printed.content, vec![Content::Text("ok".into())]);
     let logged = run(&server, "hostile__log_flood", json!({"count": 100_000})).await.expect("log flood returns");
     assert_eq!(logged.content, vec![Content::Text("ok".into())]);
     assert_still_serving(&server).await;

@@ -1,5 +1,8 @@
 //! Plugin discovery: bad files (including components built against another world version) are
-//! reported by name and skipped; good plugins still serve.
+//! reported by name and skipped; good plugins still serve. Large components compile in the
+//! background while the others serve, and `/readyz` waits for them.
+
+use std::time::{Duration, Instant};
 
 use crate::support::{TestServer, plugins_dir};
 
@@ -61,4 +64,38 @@ async fn a_plugin_built_before_the_jobs_interface_still_loads_and_serves() {
         .expect("call");
     assert_eq!(result.is_error, Some(false), "{result:?}");
     assert!(crate::support::text(&result).contains("still here"), "{result:?}");
+}
+
+#[tokio::test]
+async fn large_plugins_compile_in_the_background_while_the_server_serves_and_readyz_waits() {
+    // Every component counts as large here (0 MiB), one compiles at a time, and nothing is in a
+    // compile cache: three compiles of ~0.5 s or more each, queued behind one another.
+    let dir = plugins_dir(&["echo.wasm", "probe.wasm", "devops.wasm"], &[]);
+    let server = TestServer::start_with(dir, |args| {
+        args.background_compile_mib = 0;
+        args.source.store.cache_dir = Some("off".into());
+    })
+    .await;
+    assert!(server.load_errors.is_empty(), "{:?}", server.load_errors);
+    // Serving before a single plugin compiled: liveness yes, readiness not yet, and why.
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(server.url("/healthz")).send().await.expect("healthz").status(), 200);
+    let readyz = http.get(server.url("/readyz")).send().await.expect("readyz");
+    assert_eq!(readyz.status(), 503);
+    assert!(readyz.text().await.expect("body").contains("still compiling"));
+    assert!(!tool_names(&server).iter().any(|t| t.starts_with("devops__")), "devops cannot have compiled yet");
+
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let ready = http.get(server.url("/readyz")).send().await.expect("readyz").status() == 200;
+        if ready {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the background compiles never finished");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let names = tool_names(&server);
+    for tool in ["echo__echo", "probe__read_file", "devops__deploy"] {
+        assert!(names.contains(&tool.to_owned()), "{tool} is served once compiled: {names:?}");
+    }
 }
