@@ -24,12 +24,17 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => args.http_threads(),
         _ => 1,
     };
-    tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(http_threads)
         .enable_all()
         .build()
-        .context("starting the async runtime")?
-        .block_on(run(cli))
+        .context("starting the async runtime")?;
+    let result = runtime.block_on(run(cli));
+    // Everything `run` owns has been drained by now. What may still run is a compile on a
+    // blocking thread (a large plugin's in the background can take a minute), which a plain drop
+    // of the runtime would wait for: a SIGTERM must not.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
