@@ -83,9 +83,25 @@ pub(super) fn compiler(
             Some(cache) => cache.component(&engine, &bytes, digest, &label),
             None => Component::new(&engine, &bytes),
         };
+        release_freed_memory();
         compiled.map_err(|e| format!("{e:#}"))
     }
 }
+
+/// Hand the compiler's freed working memory back to the system. Compiling an 18 MB component
+/// peaks near 400 MB, and glibc keeps what was freed in the compiling thread's arena: measured
+/// here, a server stayed at 450 MB after one Python plugin's compile, against 80 MB when the
+/// same plugin came from the compile cache.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: `malloc_trim` only returns free pages of the allocator's heaps to the kernel; it
+    // touches no memory in use and has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 
 /// The version of the `sanctum:plugin` package whose `tools` interface `component` exports, if
 /// it exports one (a component that does not is refused later as the wrong world).
