@@ -102,7 +102,6 @@ fn release_freed_memory() {
     }
 }
 
-
 /// The version of the `sanctum:plugin` package whose `tools` interface `component` exports, if
 /// it exports one (a component that does not is refused later as the wrong world).
 fn world_version(engine: &wasmtime::Engine, component: &Component) -> Option<String> {
