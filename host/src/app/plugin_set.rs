@@ -70,9 +70,6 @@ pub struct PluginSet {
     loaded: BTreeMap<PathBuf, Arc<Plugin>>,
     /// What went wrong in the last scan, worded for `health`.
     problems: Vec<String>,
-    /// Set for `serve`: large components compile in the background, and this asks for the
-    /// rescan that loads each once it has.
-    rescan: Option<Rescan>,
     /// Files compiling in the background as of the last scan.
     compiling: BTreeSet<PathBuf>,
     /// Files that were compiling at the first scan and have not loaded or failed since: the
@@ -99,16 +96,9 @@ impl PluginSet {
             limits,
             loaded: BTreeMap::new(),
             problems: Vec::new(),
-            rescan: None,
             compiling: BTreeSet::new(),
             starting: None,
         })
-    }
-
-    /// Compile large components in the background from now on, calling `rescan` when one has
-    /// (what `serve` does; the other commands load everything before they go on).
-    pub fn compile_in_background(&mut self, rescan: Rescan) {
-        self.rescan = Some(rescan);
     }
 
     /// Plugins present at start-up that are still compiling in the background.
@@ -117,7 +107,8 @@ impl PluginSet {
     }
 
     /// Files compiling in the background now.
-    pub fn compiling(&self) -> impl Iterator<Item = &Path> {
+    #[cfg(test)]
+    fn compiling(&self) -> impl Iterator<Item = &Path> {
         self.compiling.iter().map(PathBuf::as_path)
     }
 
@@ -182,11 +173,7 @@ impl PluginSet {
             match self.load_file(runtime, path, policy_changed).await {
                 Ok(FileState::Ready) => {}
                 Ok(FileState::Compiling { size }) => {
-                    let previous = self.loaded.get_mut(path);
-                    let kept = previous.is_some();
-                    if policy_changed && let Some(loaded) = previous {
-                        regrant(loaded, &self.policy);
-                    }
+                    let kept = self.keep_previous(path, policy_changed);
                     let mib = size as f64 / f64::from(1 << 20);
                     if !self.compiling.contains(path) {
                         tracing::info!(path = %path.display(), size_mib = format!("{mib:.1}"), kept_previous_version = kept,
@@ -200,13 +187,7 @@ impl PluginSet {
                     compiling.insert(path.clone());
                 }
                 Err(error) => {
-                    // The previous version keeps serving, but under the policy now in force
-                    // (and only if that policy still admits its bytes: checked below).
-                    let previous = self.loaded.get_mut(path);
-                    let kept = previous.is_some();
-                    if policy_changed && let Some(loaded) = previous {
-                        regrant(loaded, &self.policy);
-                    }
+                    let kept = self.keep_previous(path, policy_changed);
                     tracing::error!(error = %error, kept_previous_version = kept, "plugin not loaded");
                     problems.push(if kept {
                         format!("{error}; the previous version keeps serving")
@@ -239,6 +220,17 @@ impl PluginSet {
         errors
     }
 
+    /// Whether a previous version of `path` keeps serving while its new file does not load (yet):
+    /// under the policy now in force, and only if that policy still admits its bytes (checked
+    /// at the end of the scan).
+    fn keep_previous(&mut self, path: &Path, policy_changed: bool) -> bool {
+        let Some(loaded) = self.loaded.get_mut(path) else { return false };
+        if policy_changed {
+            regrant(loaded, &self.policy);
+        }
+        true
+    }
+
     /// Load `path` if its bytes changed (re-granting an unchanged one when the policy did).
     /// Identity comes from the file name: the component must call itself by it, and a digest
     /// the policy pins for that name must be the file's.
@@ -257,15 +249,9 @@ impl PluginSet {
             }
             return Ok(FileState::Ready);
         }
-        let plugin = match &self.rescan {
-            None => load_plugin(runtime, &self.policy, path, bytes).await?,
-            Some(rescan) => {
-                let size = bytes.len();
-                match admit(runtime, &self.policy, path, bytes, rescan).await? {
-                    Some(plugin) => plugin,
-                    None => return Ok(FileState::Compiling { size }),
-                }
-            }
+        let size = bytes.len();
+        let Some(plugin) = load_plugin(runtime, &self.policy, path, bytes).await? else {
+            return Ok(FileState::Compiling { size });
         };
         self.loaded.insert(path.to_owned(), Arc::new(plugin));
         Ok(FileState::Ready)
@@ -283,59 +269,30 @@ impl PluginSet {
 /// pins for that name, if it pins any (checked before compiling: bytes the operator did not
 /// approve are never run), and the component must call itself by that name (so a second file
 /// cannot take over another plugin's grants by declaring its name). Granted as the policy says.
+/// `Ok(None)`: the runtime compiles it in the background (`serve` only) and asks for a rescan
+/// when it has.
 pub async fn load_plugin(
     runtime: &Runtime,
     policy: &Policy,
     path: &Path,
     bytes: ComponentBytes,
-) -> Result<Plugin, LoadError> {
-    let id = identify(policy, path, &bytes)?;
-    let digest = bytes.digest();
-    let plugin = runtime.load_bytes(path, bytes).await?;
-    accept(policy, path, &id, digest, plugin)
-}
-
-/// [`load_plugin`], except that a large component may be compiled in the background instead
-/// (`Ok(None)`), `rescan` being called when it has.
-async fn admit(
-    runtime: &Runtime,
-    policy: &Policy,
-    path: &Path,
-    bytes: ComponentBytes,
-    rescan: &Rescan,
 ) -> Result<Option<Plugin>, LoadError> {
-    let id = identify(policy, path, &bytes)?;
-    let digest = bytes.digest();
-    match runtime.load_or_defer(path, bytes, &rescan.0).await? {
-        Loading::Loaded(plugin) => accept(policy, path, &id, digest, *plugin).map(Some),
-        Loading::Compiling => Ok(None),
-    }
-}
-
-/// The plugin `path` holds, if the policy admits `bytes` for it (before anything compiles).
-fn identify(policy: &Policy, path: &Path, bytes: &ComponentBytes) -> Result<PluginName, LoadError> {
     let id = PluginName::of_file(path).map_err(|reason| LoadError::FileName { path: path.to_owned(), reason })?;
-    match pin_refusal(policy, path, id.as_str(), bytes.digest()) {
-        Some(error) => Err(error),
-        None => Ok(id),
+    let digest = bytes.digest();
+    if let Some(error) = pin_refusal(policy, path, id.as_str(), digest) {
+        return Err(error);
     }
-}
-
-/// `plugin`, granted, if it calls itself by its file's name.
-fn accept(
-    policy: &Policy,
-    path: &Path,
-    id: &PluginName,
-    digest: ComponentDigest,
-    plugin: Plugin,
-) -> Result<Plugin, LoadError> {
+    let plugin = match runtime.load_or_defer(path, bytes).await? {
+        Loading::Loaded(plugin) => *plugin,
+        Loading::Compiling => return Ok(None),
+    };
     let declared = &plugin.info().name;
     if declared != id.as_str() {
         return Err(LoadError::NameMismatch { path: path.to_owned(), id: id.to_string(), declared: declared.clone() });
     }
     tracing::info!(plugin = %id, version = %plugin.info().version, tools = plugin.info().tools.len(),
         path = %path.display(), sha256 = %digest, "plugin loaded");
-    Ok(plugin.with_grants(policy.grants_for(id.as_str())))
+    Ok(Some(plugin.with_grants(policy.grants_for(id.as_str()))))
 }
 
 /// What loading one file came to.
@@ -344,22 +301,6 @@ enum FileState {
     Ready,
     /// Compiling in the background.
     Compiling { size: usize },
-}
-
-/// Asks for a rescan of the plugin set (a background compile finished). Cheap to clone.
-#[derive(Clone)]
-pub struct Rescan(Arc<dyn Fn() + Send + Sync>);
-
-impl Rescan {
-    pub fn new(ask: impl Fn() + Send + Sync + 'static) -> Self {
-        Self(Arc::new(ask))
-    }
-}
-
-impl std::fmt::Debug for Rescan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Rescan")
-    }
 }
 
 /// Why `policy` refuses the bytes with `digest` as plugin `id`, if it pins that plugin to others.
@@ -450,13 +391,13 @@ mod tests {
         let limits = Limits::default();
         let metrics = crate::metrics::Metrics::new();
         let mut runtime = Runtime::new(limits.clone(), Audit::disabled(metrics.clone()), metrics).expect("runtime");
-        runtime.enable_background_compiles(crate::model::BackgroundCompiles { min_bytes: 0, parallel: 1 });
         let compiled = Arc::new(tokio::sync::Notify::new());
-        let mut set = PluginSet::open(PluginSource::Dir(plugins.to_owned()), None, limits).expect("no policy");
-        set.compile_in_background(Rescan::new({
+        let on_compiled = crate::runtime::OnCompiled::new({
             let compiled = Arc::clone(&compiled);
             move || compiled.notify_one()
-        }));
+        });
+        runtime.enable_background_compiles(crate::model::BackgroundCompiles { min_bytes: 0, parallel: 1 }, on_compiled);
+        let set = PluginSet::open(PluginSource::Dir(plugins.to_owned()), None, limits).expect("no policy");
         (set, runtime, compiled)
     }
 

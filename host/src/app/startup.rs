@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use super::plugin_set::{PluginSet, PluginSource, Rescan};
+use super::plugin_set::{PluginSet, PluginSource};
 use crate::audit::Audit;
 use crate::config::{AllocatorArg, CallArgs, ContainmentArg, PluginsDirArgs, SandboxArgs, ServeArgs};
 use crate::metrics::Metrics;
 use crate::model::{BackgroundCompiles, Limits};
 use crate::pins::Pins;
 use crate::policy::GrantReview;
-use crate::runtime::{CacheCounts, InstanceAllocator, LoadError, ProcessContainment, Runtime, Supervisor};
+use crate::runtime::{CacheCounts, InstanceAllocator, LoadError, OnCompiled, ProcessContainment, Runtime, Supervisor};
 
 /// What to start and load: plain values, resolved from a command's arguments.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub struct Startup {
     pub jobs_dir: Option<(PathBuf, bool)>,
     /// Large components to compile in the background (`serve` only), and what asks for the
     /// rescan that loads each once compiled. `None` compiles everything before going on.
-    pub background: Option<(BackgroundCompiles, Rescan)>,
+    pub background: Option<(BackgroundCompiles, OnCompiled)>,
 }
 
 /// The runtime with its plugins loaded, and what happened while loading them.
@@ -148,9 +148,8 @@ impl Startup {
         if let Some(jobs) = &jobs {
             runtime.enable_jobs(jobs.clone());
         }
-        if let Some((settings, rescan)) = &self.background {
-            runtime.enable_background_compiles(*settings);
-            set.compile_in_background(rescan.clone());
+        if let Some((settings, on_compiled)) = &self.background {
+            runtime.enable_background_compiles(*settings, on_compiled.clone());
         }
         let runtime = Arc::new(runtime);
         let load_errors = set.scan(&runtime, false).await;

@@ -20,9 +20,9 @@ use notify::Watcher as _;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::plugin_set::{PluginSet, Rescan, file_digest};
+use super::plugin_set::{PluginSet, file_digest};
 use crate::registry::Registry;
-use crate::runtime::Runtime;
+use crate::runtime::{OnCompiled, Runtime};
 use crate::shutdown::Readiness;
 
 /// Quiet time after the last file event before a rescan: long enough to coalesce a burst,
@@ -88,9 +88,9 @@ pub struct Reloads(Arc<Dirty>);
 
 impl Reloads {
     /// What a finished background compile calls: rescan the plugins.
-    pub fn rescan(&self) -> Rescan {
+    pub fn rescan(&self) -> OnCompiled {
         let dirty = Arc::clone(&self.0);
-        Rescan::new(move || dirty.mark(Touched { plugins: true, ..Touched::default() }))
+        OnCompiled::new(move || dirty.mark(Touched { plugins: true, ..Touched::default() }))
     }
 }
 
@@ -124,11 +124,9 @@ pub(crate) fn start(task: ReloadTask, watch_files: bool, shutdown: CancellationT
         pins: pins_path.as_deref().map(absolute),
     };
     let dirty = Arc::clone(&reloads.0);
-    let watcher = if watch_files { Some(watch_files_of(&watched, &dirty)) } else { None };
-    let (watcher, refused) = match watcher {
-        Some(Ok(watcher)) => (Some(watcher), None),
-        Some(Err(e)) => (None, Some(e)),
-        None => (None, None),
+    let (watcher, refused) = match watch_files.then(|| watch_files_of(&watched, &dirty)).transpose() {
+        Ok(watcher) => (watcher, None),
+        Err(e) => (None, Some(e)),
     };
     let mut pins_digest = watched.pins.as_deref().and_then(file_digest);
     tokio::spawn(async move {

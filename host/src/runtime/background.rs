@@ -9,7 +9,7 @@
 //! then takes it instead of compiling. Smaller components compile where they are loaded, as
 //! before: they take milliseconds. Owns no policy: the caller decides what to defer.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use wasmtime::component::Component;
@@ -21,10 +21,27 @@ use crate::model::BackgroundCompiles;
 /// or removed meanwhile); past this the oldest is dropped and would be compiled again.
 const MAX_UNCLAIMED: usize = 8;
 
+/// What a finished background compile calls: the plugin set's rescan, which loads it.
+#[derive(Clone)]
+pub struct OnCompiled(Arc<dyn Fn() + Send + Sync>);
+
+impl OnCompiled {
+    pub fn new(call: impl Fn() + Send + Sync + 'static) -> Self {
+        Self(Arc::new(call))
+    }
+}
+
+impl std::fmt::Debug for OnCompiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnCompiled")
+    }
+}
+
 /// The queue of background compiles and their results. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Background {
-    settings: BackgroundCompiles,
+    min_bytes: usize,
+    on_compiled: OnCompiled,
     permits: Arc<tokio::sync::Semaphore>,
     state: Arc<Mutex<State>>,
 }
@@ -32,9 +49,8 @@ pub(crate) struct Background {
 #[derive(Default)]
 struct State {
     compiling: HashSet<ComponentDigest>,
-    finished: HashMap<ComponentDigest, Result<Component, String>>,
-    /// `finished`'s keys, oldest first.
-    order: VecDeque<ComponentDigest>,
+    /// Finished compiles not yet taken, oldest first (at most [`MAX_UNCLAIMED`]).
+    finished: Vec<(ComponentDigest, Result<Component, String>)>,
 }
 
 impl std::fmt::Debug for State {
@@ -50,39 +66,40 @@ impl std::fmt::Debug for State {
 pub(crate) enum Deferral {
     /// Load it now (small, cached, or already compiled here): the bytes come back.
     LoadNow(ComponentBytes),
-    /// It is compiling in the background; `done` will be called when it has.
+    /// It is compiling in the background; `on_compiled` is called when it has.
     Compiling,
 }
 
 impl Background {
-    pub(crate) fn new(settings: BackgroundCompiles) -> Self {
-        let parallel = settings.parallel.max(1);
+    pub(crate) fn new(settings: BackgroundCompiles, on_compiled: OnCompiled) -> Self {
         Self {
-            settings: BackgroundCompiles { parallel, ..settings },
-            permits: Arc::new(tokio::sync::Semaphore::new(parallel)),
+            min_bytes: settings.min_bytes,
+            on_compiled,
+            permits: Arc::new(tokio::sync::Semaphore::new(settings.parallel.max(1))),
             state: Arc::default(),
         }
     }
 
     /// Defer `bytes` if they are large and not compiled yet (`cached`: the compile cache holds
-    /// them). `compile` runs on a blocking thread once a permit is free; `done` is called after.
+    /// them). `compile` runs on a blocking thread once a permit is free; `on_compiled` is
+    /// called after.
     pub(crate) fn defer(
         &self,
         bytes: ComponentBytes,
         cached: bool,
         compile: impl FnOnce(Vec<u8>) -> Result<Component, String> + Send + 'static,
-        done: Arc<dyn Fn() + Send + Sync>,
     ) -> Deferral {
         let digest = bytes.digest();
         let mut state = self.lock();
-        if bytes.len() < self.settings.min_bytes || cached || state.finished.contains_key(&digest) {
+        if bytes.len() < self.min_bytes || cached || state.finished.iter().any(|(d, _)| *d == digest) {
             return Deferral::LoadNow(bytes);
         }
         if !state.compiling.insert(digest) {
             return Deferral::Compiling;
         }
         drop(state);
-        let (permits, state) = (Arc::clone(&self.permits), Arc::clone(&self.state));
+        let (permits, state, on_compiled) =
+            (Arc::clone(&self.permits), Arc::clone(&self.state), self.on_compiled.clone());
         tokio::spawn(async move {
             // The semaphore is never closed, so a permit always comes.
             let _permit = permits.acquire_owned().await;
@@ -92,15 +109,12 @@ impl Background {
             {
                 let mut state = state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 state.compiling.remove(&digest);
-                state.finished.insert(digest, result);
-                state.order.push_back(digest);
-                while state.order.len() > MAX_UNCLAIMED {
-                    if let Some(oldest) = state.order.pop_front() {
-                        state.finished.remove(&oldest);
-                    }
+                state.finished.push((digest, result));
+                if state.finished.len() > MAX_UNCLAIMED {
+                    drop(state.finished.remove(0));
                 }
             }
-            done();
+            (on_compiled.0)();
         });
         Deferral::Compiling
     }
@@ -108,9 +122,8 @@ impl Background {
     /// The finished compile of `digest`, if there is one (taken: it is handed out once).
     pub(crate) fn take(&self, digest: ComponentDigest) -> Option<Result<Component, String>> {
         let mut state = self.lock();
-        let result = state.finished.remove(&digest)?;
-        state.order.retain(|d| *d != digest);
-        Some(result)
+        let at = state.finished.iter().position(|(d, _)| *d == digest)?;
+        Some(state.finished.remove(at).1)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -31,6 +31,7 @@ use crate::digest::{ComponentBytes, ComponentDigest};
 use crate::metrics::{CallPhase, Metrics};
 use wasmtime::component::{HasSelf, Linker};
 
+pub use background::OnCompiled;
 pub use cache::{CacheCounts, CacheError};
 pub use engine::InstanceAllocator;
 pub use error::LoadError;
@@ -203,8 +204,8 @@ impl Runtime {
 
     /// Compile large components in the background (see [`background`]): [`Runtime::load_or_defer`]
     /// then hands them over instead of compiling them in place.
-    pub fn enable_background_compiles(&mut self, settings: crate::model::BackgroundCompiles) {
-        self.background = Some(background::Background::new(settings));
+    pub fn enable_background_compiles(&mut self, settings: crate::model::BackgroundCompiles, on_compiled: OnCompiled) {
+        self.background = Some(background::Background::new(settings, on_compiled));
     }
 
     /// Let plugins start host-supervised jobs, kept by `supervisor`.
@@ -236,26 +237,22 @@ impl Runtime {
     }
 
     /// Like [`Runtime::load_bytes`], unless background compiles are on and `component` is one
-    /// to compile there: then it is queued (once), `done` is called when it has compiled, and
-    /// loading it again after that takes the result instead of compiling.
-    pub async fn load_or_defer(
-        &self,
-        path: &Path,
-        component: ComponentBytes,
-        done: &Arc<dyn Fn() + Send + Sync>,
-    ) -> Result<Loading, LoadError> {
-        let Some(background) = &self.background else {
-            return self.load_bytes(path, component).await.map(|p| Loading::Loaded(Box::new(p)));
-        };
-        let digest = component.digest();
-        let cached = self.cache.as_ref().is_some_and(|c| c.has(digest));
-        let compile = loader::compiler(self, path, digest);
-        match background.defer(component, cached, compile, Arc::clone(done)) {
-            background::Deferral::LoadNow(component) => {
-                self.load_bytes(path, component).await.map(|p| Loading::Loaded(Box::new(p)))
+    /// to compile there: then it is queued (once), the `OnCompiled` given at
+    /// [`Runtime::enable_background_compiles`] is called when it has compiled, and loading it
+    /// again after that takes the result instead of compiling.
+    pub async fn load_or_defer(&self, path: &Path, component: ComponentBytes) -> Result<Loading, LoadError> {
+        let component = match &self.background {
+            None => component,
+            Some(background) => {
+                let digest = component.digest();
+                let cached = self.cache.as_ref().is_some_and(|c| c.has(digest));
+                match background.defer(component, cached, loader::compiler(self, path, digest)) {
+                    background::Deferral::LoadNow(component) => component,
+                    background::Deferral::Compiling => return Ok(Loading::Compiling),
+                }
             }
-            background::Deferral::Compiling => Ok(Loading::Compiling),
-        }
+        };
+        self.load_bytes(path, component).await.map(|p| Loading::Loaded(Box::new(p)))
     }
 
     /// Compile the validator ahead of the first validation (which would otherwise do it).

@@ -145,21 +145,19 @@ fn plain_list(params: Option<&RawValue>) -> Option<ListingEra> {
     stateless_meta(meta).then_some(ListingEra::Stateless)
 }
 
-/// The `_meta` keys a plain stateless request may carry.
-const STATELESS_META_KEYS: [&str; 4] = [
-    "io.modelcontextprotocol/protocolVersion",
-    "io.modelcontextprotocol/clientCapabilities",
-    "io.modelcontextprotocol/clientInfo",
-    "io.modelcontextprotocol/logLevel",
-];
+const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+
+/// The `_meta` keys a plain stateless request may carry: the two required ones and these two.
+const STATELESS_META_KEYS: [&str; 4] =
+    ["io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientCapabilities", CLIENT_INFO, LOG_LEVEL];
 
 fn stateless_meta(meta: serde_json::Map<String, serde_json::Value>) -> bool {
     use rmcp::model::{MetaObject, ProtocolVersion, RequestMetaObject};
     if !meta.keys().all(|key| STATELESS_META_KEYS.contains(&key.as_str())) {
         return false;
     }
-    let has = |key: &str| meta.contains_key(key);
-    let (has_info, has_level) = (has(STATELESS_META_KEYS[2]), has(STATELESS_META_KEYS[3]));
+    let (has_info, has_level) = (meta.contains_key(CLIENT_INFO), meta.contains_key(LOG_LEVEL));
     let meta = RequestMetaObject(MetaObject(meta));
     meta.protocol_version().is_some_and(|v| v == ProtocolVersion::V_2026_07_28)
         && meta.missing_required_keys(&ProtocolVersion::V_2026_07_28).is_empty()
