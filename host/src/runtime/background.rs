@@ -130,3 +130,95 @@ impl Background {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A queue whose every compile is `work` (a stand-in for the compiler: it returns an error,
+    /// which the queue keeps like any result), and a count of finished compiles.
+    fn queue(parallel: usize) -> (Background, Arc<AtomicUsize>, Arc<tokio::sync::Notify>) {
+        let (finished, signal) = (Arc::new(AtomicUsize::new(0)), Arc::new(tokio::sync::Notify::new()));
+        let on_compiled = OnCompiled::new({
+            let (finished, signal) = (Arc::clone(&finished), Arc::clone(&signal));
+            move || {
+                finished.fetch_add(1, Ordering::SeqCst);
+                signal.notify_one();
+            }
+        });
+        (Background::new(BackgroundCompiles { min_bytes: 0, parallel }, on_compiled), finished, signal)
+    }
+
+    async fn until_finished(finished: &AtomicUsize, signal: &tokio::sync::Notify, count: usize) {
+        while finished.load(Ordering::SeqCst) < count {
+            let _ = tokio::time::timeout(Duration::from_millis(100), signal.notified()).await;
+        }
+    }
+
+    fn component(n: u8) -> ComponentBytes {
+        ComponentBytes::new(vec![n; 16])
+    }
+
+    #[tokio::test]
+    async fn no_more_than_the_bound_compile_at_once() {
+        for parallel in [1, 2] {
+            let (background, finished, signal) = queue(parallel);
+            let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+            for n in 0..5 {
+                let (running, most) = (Arc::clone(&running), Arc::clone(&most));
+                let work = move |_: Vec<u8>| {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(30));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    Err("stand-in".to_owned())
+                };
+                assert!(matches!(background.defer(component(n), false, work), Deferral::Compiling));
+            }
+            until_finished(&finished, &signal, 5).await;
+            assert_eq!(most.load(Ordering::SeqCst), parallel, "at most {parallel} at once");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_component_already_compiling_is_queued_once_and_small_or_cached_ones_load_now() {
+        let (background, finished, signal) = queue(1);
+        let compiles = Arc::new(AtomicUsize::new(0));
+        for _ in 0..3 {
+            let compiles = Arc::clone(&compiles);
+            let work = move |_: Vec<u8>| {
+                compiles.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(30));
+                Err("stand-in".to_owned())
+            };
+            assert!(matches!(background.defer(component(1), false, work), Deferral::Compiling));
+        }
+        until_finished(&finished, &signal, 1).await;
+        assert_eq!(compiles.load(Ordering::SeqCst), 1);
+        // Finished and not yet taken: the load takes it rather than queueing it again.
+        let never = |_: Vec<u8>| -> Result<Component, String> { unreachable!("not compiled again") };
+        assert!(matches!(background.defer(component(1), false, never), Deferral::LoadNow(_)));
+        assert!(background.take(component(1).digest()).is_some_and(|r| r.is_err()));
+        assert!(background.take(component(1).digest()).is_none(), "handed out once");
+        assert!(matches!(background.defer(component(2), true, never), Deferral::LoadNow(_)), "cached");
+        let small = Background::new(BackgroundCompiles { min_bytes: 17, parallel: 1 }, OnCompiled::new(|| {}));
+        assert!(matches!(small.defer(component(3), false, never), Deferral::LoadNow(_)), "under the size");
+    }
+
+    #[tokio::test]
+    async fn unclaimed_results_are_bounded_and_the_oldest_go_first() {
+        let (background, finished, signal) = queue(1);
+        let count = MAX_UNCLAIMED + 3;
+        for n in 0..count {
+            let work = |_: Vec<u8>| Err("stand-in".to_owned());
+            let _ = background.defer(component(u8::try_from(n).expect("small")), false, work);
+        }
+        until_finished(&finished, &signal, count).await;
+        assert_eq!(background.lock().finished.len(), MAX_UNCLAIMED);
+        assert!(background.take(component(0).digest()).is_none(), "the oldest was dropped");
+        assert!(background.take(component(u8::try_from(count - 1).expect("small")).digest()).is_some());
+    }
+}
