@@ -92,6 +92,9 @@ def request(
         body = _json.dumps(json)
         headers.setdefault("content-type", "application/json")
     payload = body.encode() if isinstance(body, str) else body
+    if payload is not None:
+        # A known length rather than chunked encoding, which some servers do not read.
+        headers.setdefault("content-length", str(len(payload)))
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise HttpError("invalid", f"{url!r} is not an http(s) URL")

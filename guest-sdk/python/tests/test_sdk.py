@@ -172,3 +172,70 @@ def test_an_argument_that_admits_an_empty_object_is_optional_and_defaults_to_it(
     assert "null" in json.dumps(schema["properties"]["options"])
     assert plugin.call("scan", {"target": "x"}).content[0].text == "x verbose=False depth=1"
     assert plugin.call("scan", {"target": "x", "options": {"depth": 3}}).content[0].text == "x verbose=False depth=3"
+
+
+@pytest.fixture
+def web():
+    """A real HTTP server on 127.0.0.1: /json answers a JSON document, /echo the request body,
+    /big 2 MiB, anything else 404."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def _answer(self, status: int, body: bytes, kind: str = "text/plain") -> None:
+            self.send_response(status)
+            self.send_header("content-type", kind)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self):  # noqa: N802
+            if self.path == "/json":
+                self._answer(200, b'{"ok": true}', "application/json")
+            elif self.path == "/big":
+                self._answer(200, b"x" * (2 * 1024 * 1024))
+            else:
+                self._answer(404, b"no such page")
+
+        def do_POST(self):  # noqa: N802
+            body = self.rfile.read(int(self.headers["content-length"]))
+            self._answer(201, self.headers["content-type"].encode() + b" " + body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_http_reaches_a_granted_origin_like_requests(web):
+    from sanctum_plugin import http
+
+    use_stand_in(StandIn(http_origins=[web]))
+    answer = http.get(f"{web}/json")
+    assert answer.ok and answer.status == 200 and answer.json() == {"ok": True}
+    assert answer.headers["content-type"] == "application/json"
+    missing = http.get(f"{web}/nowhere")
+    assert (missing.ok, missing.status, missing.text) == (False, 404, "no such page"), "a status is not an exception"
+    with pytest.raises(http.HttpError, match="answered 404"):
+        missing.raise_for_status()
+    posted = http.post(f"{web}/echo", json={"a": 1})
+    assert (posted.status, posted.text) == (201, 'application/json {"a": 1}')
+
+
+def test_http_refuses_what_is_not_granted_and_bounds_what_it_reads(web):
+    from sanctum_plugin import http
+
+    use_stand_in(StandIn(http_origins=[]))
+    with pytest.raises(http.HttpError) as refused:
+        http.get(f"{web}/json")
+    assert refused.value.kind == "denied"
+    use_stand_in(StandIn(http_origins=[web]))
+    with pytest.raises(http.HttpError) as big:
+        http.get(f"{web}/big", max_bytes=1024 * 1024)
+    assert big.value.kind == "too-large"
+    with pytest.raises(http.HttpError) as invalid:
+        http.get("ftp://example.com/")
+    assert invalid.value.kind == "invalid"

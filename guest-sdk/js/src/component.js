@@ -1,0 +1,36 @@
+// The component's side of the SDK: binds sanctum's WIT imports and builds the `tools` export.
+// Only a component entry imports this module (componentize-js resolves `sanctum:plugin/*`);
+// Node cannot, so plugins and their tests import ./index.js instead. An entry is three lines:
+//
+//   import { exportTools } from '<sdk>/src/component.js';
+//   import plugin from './plugin.js';
+//   export const tools = exportTools(plugin);
+
+import * as config from 'sanctum:plugin/config@0.2.0';
+import * as host from 'sanctum:plugin/host@0.2.0';
+import * as process from 'sanctum:plugin/process@0.2.0';
+
+import { messageOf } from './errors.js';
+import { bindWit } from './host.js';
+import { witPluginInfo, witToolOutput } from './wit.js';
+
+/** The `sanctum:plugin/tools` export for `plugin`. */
+export function exportTools(plugin) {
+  bindWit({ config, host, process });
+  return {
+    describe() {
+      return witPluginInfo(plugin.describe());
+    },
+    // Must never throw: componentize-js turns a thrown Error into a trap (it takes only a
+    // ComponentError's payload as the `err` value), so both arms are returned explicitly.
+    async call(name, argsJson) {
+      try {
+        const outcome = await plugin.dispatch(name, argsJson);
+        if ('error' in outcome) return { tag: 'err', val: { message: outcome.error } };
+        return { tag: 'ok', val: witToolOutput(outcome.output) };
+      } catch (thrown) {
+        return { tag: 'err', val: { message: messageOf(thrown) } };
+      }
+    },
+  };
+}
