@@ -100,7 +100,7 @@ async fn approvals(args: &ApprovalsArgs) -> anyhow::Result<()> {
 
 /// Write a new plugin crate from the template and say what to run next.
 fn new_plugin(args: &NewPluginArgs) -> anyhow::Result<()> {
-    let created = sanctum::cli::scaffold::create(&args.dir, &args.name, args.sdk.as_deref())?;
+    let created = sanctum::cli::scaffold::create(&args.dir, &args.name, args.sdk.as_deref(), args.lang)?;
     #[allow(clippy::print_stdout)]
     {
         print!("{}", created.summary());

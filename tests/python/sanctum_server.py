@@ -10,10 +10,14 @@ Environment:
   SANCTUM_TEST_PLUGINS   plugins directory (default <repo>/plugins)
   SANCTUM_TEST_LOG_DIR   where the server's stderr is kept (default <repo>/target/py/logs)
   SANCTUM_START_TIMEOUT  seconds to wait for the listening line and /healthz (default 60)
+  SANCTUM_GUEST_PLUGINS  the Python and JS example components (default <repo>/target/guests,
+                         built by plugins-src/python/build.sh and plugins-src/js/build.sh)
+  SANCTUM_READY_TIMEOUT  seconds to wait for /readyz while large components compile (default 600)
 """
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
@@ -394,6 +398,127 @@ def start_access_server(suite: str, workdir: Path) -> AccessServer:
 
 
 # --------------------------------------------------------------------------------------------
+# The Python and JS example plugins (plugins-src/python, plugins-src/js), served by a real server
+# with a policy that grants each of them something, and a real HTTP service they may check.
+# --------------------------------------------------------------------------------------------
+
+GUEST_PLUGINS = ("sysreport", "webcheck", "pyecho", "jsecho")
+"""The example components, sysreport (Python SDK) and webcheck (JS SDK), and the SDKs' probes,
+pyecho and jsecho (the benchmark's echo plus tools that exercise each SDK in a component)."""
+
+
+class _StatusHandler(http.server.BaseHTTPRequestHandler):
+    """/healthz answers 200 "ok: all systems go"; anything else 503 "down". A POST answers how
+    many body bytes arrived and its `x-probe` header."""
+
+    def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        answer = f"got {len(body)} bytes from {self.headers.get('x-probe')}".encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def do_GET(self) -> None:  # noqa: N802 (the stdlib's name)
+        status, body = (200, b"ok: all systems go") if self.path == "/healthz" else (503, b"down")
+        self.send_response(status)
+        self.send_header("content-type", "text/plain")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _status_service() -> tuple[http.server.ThreadingHTTPServer, str]:
+    service = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _StatusHandler)
+    threading.Thread(target=service.serve_forever, name="status-service", daemon=True).start()
+    return service, f"http://127.0.0.1:{service.server_address[1]}"
+
+
+def wait_ready(server: SanctumServer, timeout: float | None = None) -> None:
+    """Wait until /readyz says ready: a large component compiles in the background first."""
+    timeout = float(os.environ.get("SANCTUM_READY_TIMEOUT", "600")) if timeout is None else timeout
+    deadline = time.monotonic() + timeout
+    last = "no attempt"
+    while time.monotonic() < deadline:
+        if not server.alive():
+            pytest.fail(f"sanctum exited while compiling\n{server.stderr_tail()}", pytrace=False)
+        try:
+            with urllib.request.urlopen(server.base_url + "/readyz", timeout=5):
+                return
+        except urllib.error.HTTPError as exc:
+            last = exc.read().decode("utf-8", errors="replace")
+        except (urllib.error.URLError, OSError) as exc:
+            last = repr(exc)
+        time.sleep(0.5)
+    pytest.fail(f"/readyz not ready within {timeout:.0f} s (last: {last})\n{server.stderr_tail()}", pytrace=False)
+
+
+@dataclass
+class GuestServer:
+    """A server with the example plugins, and the two real HTTP services around it."""
+
+    server: SanctumServer
+    granted_url: str
+    """A status service the policy grants to both plugins (its /healthz is healthy)."""
+    refused_url: str
+    """A status service that is just as reachable, but granted to no plugin."""
+
+    @property
+    def base_url(self) -> str:
+        return self.server.base_url
+
+
+def guest_policy(granted_url: str) -> str:
+    """sysreport may run `df -P -k` on absolute paths; every plugin may reach the granted service;
+    the probes get a config value."""
+    http = f'url = "{granted_url}"\nallow_ranges = ["127.0.0.0/8"]\n'
+    probes = "".join(
+        f'[plugins.{name}]\nconfig = {{ greeting = "hello from the policy" }}\n\n[[plugins.{name}.http]]\n{http}\n'
+        for name in ("pyecho", "jsecho")
+    )
+    return (
+        "[plugins.sysreport.commands.df]\n"
+        'program = "/usr/bin/df"\n'
+        'args = ["-P", "-k"]\n'
+        'allowed_args = ["/[A-Za-z0-9_./-]{0,200}"]\n\n'
+        f"[[plugins.sysreport.http]]\n{http}\n"
+        f"[[plugins.webcheck.http]]\n{http}\n"
+        f"{probes}"
+    )
+
+
+@pytest.fixture(scope="session")
+def guest_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GuestServer]:
+    """One server for the session with the Python and JS example plugins, compiled and ready."""
+    suite = Path(str(request.config.rootpath)).name or "tests"
+    source = _env_path("SANCTUM_GUEST_PLUGINS", REPO_ROOT / "target" / "guests")
+    root = tmp_path_factory.mktemp("sanctum-guests")
+    plugins = root / "plugins"
+    plugins.mkdir()
+    for name in GUEST_PLUGINS:
+        wasm = source / f"{name}.wasm"
+        if not wasm.is_file():
+            pytest.fail(f"{wasm} not found: build it with plugins-src/{{python,js}}/build.sh {source}", pytrace=False)
+        shutil.copyfile(wasm, plugins / wasm.name)
+    granted, granted_url = _status_service()
+    refused, refused_url = _status_service()
+    policy = root / "policy.toml"
+    policy.write_text(guest_policy(granted_url), encoding="utf-8")
+    server = start_server(f"{suite}-guests", plugins=plugins, policy=policy)
+    _RUNNING["guest_server"] = server
+    try:
+        wait_ready(server)
+        yield GuestServer(server=server, granted_url=granted_url, refused_url=refused_url)
+    finally:
+        _stop(server.process)
+        granted.shutdown()
+        refused.shutdown()
+
+
+# --------------------------------------------------------------------------------------------
 # pytest fixtures and hooks, re-exported by each suite's conftest.py
 # --------------------------------------------------------------------------------------------
 
@@ -446,7 +571,7 @@ def anyio_backend() -> str:
 def _server_still_running(request: pytest.FixtureRequest) -> Iterator[None]:
     """Make a crashed server obvious instead of a cascade of connection errors."""
     yield
-    for key in ("server", "access_server"):
+    for key in ("server", "access_server", "guest_server"):
         server = _RUNNING.get(key)
         if server is not None and not server.alive():
             pytest.fail(
@@ -466,7 +591,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
     if not (_FAILED["any"] or exitstatus not in (0, 5)):
         return
-    for key in ("server", "access_server"):
+    for key in ("server", "access_server", "guest_server"):
         server = _RUNNING.get(key)
         if server is None:
             continue

@@ -4,7 +4,7 @@
 //! Run: `cargo bench -p sanctum --bench load`. Settings (environment):
 //! `SANCTUM_BENCH_SECS` (measured seconds per cell, default 2), `SANCTUM_BENCH_WARMUP_MS`
 //! (default 300), `SANCTUM_BENCH_CONCURRENCY` (default `1,8,64`), `SANCTUM_BENCH_STARTS` (warm
-//! starts per start-up case, default 3), `SANCTUM_BENCH_SKIP` (any of `calls,native,startup,jobs,letta`),
+//! starts per start-up case, default 3), `SANCTUM_BENCH_SKIP` (any of `calls,native,startup,jobs,letta,guests`),
 //! `SANCTUM_BENCH_TOOLS` (default `echo,summarize`), `SANCTUM_BENCH_ALLOCATORS` (default
 //! `pooling,on-demand`); the last two narrow the matrix, e.g. to profile one cell.
 //! `SANCTUM_BENCH_JOB_SECS` (the long job of the jobs section, default 60) and
@@ -23,8 +23,8 @@
 //!   (with `phases.rs`, the per-phase breakdown from `/metrics`), `native.rs` the
 //!   process-per-call comparison (with `native_cli.py`; the hidden `--native-cli TOOL` argument
 //!   turns this binary into the Rust twin), `startup.rs` start-up time and memory, `letta.rs`
-//!   the fresh-session-per-operation path Letta takes, `jobs.rs` calls beside a running job and
-//!   what many jobs leave behind;
+//!   the fresh-session-per-operation path Letta takes, `guests.rs` the same echo built in Rust,
+//!   Python and JavaScript, `jobs.rs` calls beside a running job and what many jobs leave behind;
 //! - `report.rs` the Markdown and the run's context.
 //!
 //! The client is one current-thread tokio runtime: it uses at most one core, and shares the
@@ -32,6 +32,7 @@
 
 #![allow(clippy::print_stdout)]
 
+mod guests;
 mod http;
 mod jobs;
 mod letta;
@@ -241,6 +242,9 @@ async fn bench(settings: &Settings) -> Result<usize, String> {
     }
     if settings.runs("letta") {
         failures += letta::section(&mut report, &repo, tmp.path(), settings.timing).await?;
+    }
+    if settings.runs("guests") {
+        failures += guests::section(&mut report, &repo, tmp.path(), settings.timing).await?;
     }
     if settings.runs("jobs") {
         failures += jobs::section(&mut report, &repo, tmp.path(), &fixture, settings.jobs).await?;

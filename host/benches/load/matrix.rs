@@ -124,7 +124,7 @@ async fn idle_cpu(pid: u32) -> String {
 }
 
 /// Measure one cell on `server`.
-async fn cell(
+pub(crate) async fn cell(
     server: &Server,
     allocator: &str,
     transport: Transport,

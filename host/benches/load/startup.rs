@@ -18,8 +18,9 @@ use crate::server::{Options, Server};
 /// transient allocations settle, and the compile threads finish.
 pub(crate) const SETTLE: Duration = Duration::from_millis(300);
 
-/// Give up on a start whose tools never appear.
-const LIST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Give up on a start whose tools never appear (a cold start of a Python or JS component compiles
+/// tens of MB of code first).
+const LIST_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// One measured start.
 #[derive(Debug, Clone, Copy)]

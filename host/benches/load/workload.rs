@@ -12,6 +12,8 @@ pub(crate) const PLUGIN: &str = "bench00";
 /// One tool with its arguments and expected result.
 #[derive(Debug, Clone)]
 pub(crate) struct Workload {
+    /// The plugin that serves it.
+    pub(crate) plugin: &'static str,
     /// The tool within the plugin (`echo`, `summarize`); the native CLIs take this name.
     pub(crate) tool: &'static str,
     /// The arguments, serialized once.
@@ -22,7 +24,12 @@ pub(crate) struct Workload {
 
 impl Workload {
     pub(crate) fn echo() -> Self {
-        Self { tool: "echo", arguments: r#"{"text":"hello"}"#.to_owned(), expected: Value::from("hello") }
+        Self::echo_of(PLUGIN)
+    }
+
+    /// `echo` of another plugin with the same tool (the Python and JS twins).
+    pub(crate) fn echo_of(plugin: &'static str) -> Self {
+        Self { plugin, tool: "echo", arguments: r#"{"text":"hello"}"#.to_owned(), expected: Value::from("hello") }
     }
 
     /// ~30 records, ~3.5 KB of arguments; the result is a few KB.
@@ -30,12 +37,12 @@ impl Workload {
         let args = records();
         let arguments = serde_json::to_string(&args).expect("arguments serialize");
         let expected = serde_json::to_value(summary::summarize(args)).expect("summary serializes");
-        Self { tool: "summarize", arguments, expected }
+        Self { plugin: PLUGIN, tool: "summarize", arguments, expected }
     }
 
     /// The name MCP clients call: `<plugin>__<tool>`.
     pub(crate) fn mcp_name(&self) -> String {
-        format!("{PLUGIN}__{}", self.tool)
+        format!("{}__{}", self.plugin, self.tool)
     }
 
     /// Check a `tools/call` result: not an error, and the expected content.

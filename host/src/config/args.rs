@@ -77,6 +77,18 @@ pub struct NewPluginArgs {
     /// built from.
     #[arg(long, value_name = "PATH")]
     pub sdk: Option<PathBuf>,
+    /// The language of the plugin: a Rust crate, a Python app (componentize-py) or a JavaScript
+    /// module (componentize-js), each with a passing test and a pinned build.
+    #[arg(long, value_enum, default_value_t = PluginLang::Rust)]
+    pub lang: PluginLang,
+}
+
+/// What `new-plugin` writes a plugin in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PluginLang {
+    Rust,
+    Python,
+    Js,
 }
 
 /// How every call runs: its limits and how the host contains it. Shared by every command that

@@ -12,6 +12,7 @@ from sanctum_server import (  # noqa: E402,F401  (re-exported fixtures and hooks
     anyio_backend,
     base_url,
     expected_version,
+    guest_server,
     pytest_runtest_makereport,
     pytest_terminal_summary,
     sanctum_server,
