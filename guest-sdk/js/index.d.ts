@@ -83,6 +83,8 @@ export class Plugin {
   describe(): PluginInfo;
   /** Run a tool as the host does; never rejects. */
   dispatch(name: string, argsJson: string): Promise<{ output: Output } | { error: string }>;
+  /** `dispatch`, but a plain outcome (no promise) when the tool's `run` returned a plain value. */
+  settle(name: string, argsJson: string): { output: Output } | { error: string } | Promise<{ output: Output } | { error: string }>;
   /** Run a tool as the host does (for tests); rejects with ToolError. */
   call(tool: string, args?: object | string): Promise<Output>;
 }

@@ -22,15 +22,31 @@ export function exportTools(plugin) {
       return witPluginInfo(plugin.describe());
     },
     // Must never throw: componentize-js turns a thrown Error into a trap (it takes only a
-    // ComponentError's payload as the `err` value), so both arms are returned explicitly.
-    async call(name, argsJson) {
+    // ComponentError's payload as the `err` value), so both arms are returned explicitly. A
+    // synchronous tool is answered synchronously: a promise costs the call a run of the event
+    // loop, a measurable share of a small tool's time (docs/benchmarks.md, "guests").
+    call(name, argsJson) {
+      let outcome;
       try {
-        const outcome = await plugin.dispatch(name, argsJson);
-        if ('error' in outcome) return { tag: 'err', val: { message: outcome.error } };
-        return { tag: 'ok', val: witToolOutput(outcome.output) };
+        outcome = plugin.settle(name, argsJson);
       } catch (thrown) {
-        return { tag: 'err', val: { message: messageOf(thrown) } };
+        return witErr(thrown);
       }
+      if (outcome instanceof Promise) return outcome.then(witResult, witErr);
+      return witResult(outcome);
     },
   };
+}
+
+function witResult(outcome) {
+  if ('error' in outcome) return { tag: 'err', val: { message: outcome.error } };
+  try {
+    return { tag: 'ok', val: witToolOutput(outcome.output) };
+  } catch (thrown) {
+    return witErr(thrown);
+  }
+}
+
+function witErr(thrown) {
+  return { tag: 'err', val: { message: messageOf(thrown) } };
 }

@@ -113,16 +113,26 @@ export class Plugin {
    * throws, whatever the tool does.
    */
   async dispatch(name, argsJson) {
+    return this.settle(name, argsJson);
+  }
+
+  /**
+   * `dispatch` without the promise when the tool's `run` returns a plain value: the component
+   * answers such a call without a turn of the event loop (see ./component.js). Never throws.
+   */
+  settle(name, argsJson) {
     const tool = this.tools.get(name);
     if (!tool) return { error: `unknown tool ${JSON.stringify(name)}` };
+    let result;
     try {
       const raw = JSON.parse(argsJson);
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { error: 'the arguments must be a JSON object' };
-      const result = await tool.run(prepareArgs(raw, tool.inputSchema), contextFor(name));
-      return { output: toOutput(result) };
+      result = tool.run(prepareArgs(raw, tool.inputSchema), contextFor(name));
     } catch (thrown) {
       return { error: messageOf(thrown) };
     }
+    if (isThenable(result)) return Promise.resolve(result).then(outcomeOf, (thrown) => ({ error: messageOf(thrown) }));
+    return outcomeOf(result);
   }
 
   /**
@@ -133,6 +143,18 @@ export class Plugin {
     const outcome = await this.dispatch(tool, typeof args === 'string' ? args : JSON.stringify(args));
     if ('error' in outcome) throw new ToolError(outcome.error);
     return outcome.output;
+  }
+}
+
+function isThenable(value) {
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function';
+}
+
+function outcomeOf(result) {
+  try {
+    return { output: toOutput(result) };
+  } catch (thrown) {
+    return { error: messageOf(thrown) };
   }
 }
 

@@ -77,6 +77,21 @@ test('whatever a tool throws is a tool error with a readable message', async () 
   assert.match((await plugin.dispatch('echo', '{')).error, /^SyntaxError/);
 });
 
+test('settle answers a synchronous tool without a promise, an async one with one', async () => {
+  const plugin = make(
+    tool('later', async () => 'done'),
+    tool('thenable', () => ({ then: (resolve) => resolve('kept') })),
+    tool('refuse', () => { throw new ToolError('no'); }),
+  );
+  assert.deepEqual(plugin.settle('echo', '{"text":"hi"}'), { output: new Output([text('hi')]) });
+  assert.match(plugin.settle('echo', '{').error, /^SyntaxError/);
+  assert.deepEqual(plugin.settle('refuse', '{}'), { error: 'no' });
+  const later = plugin.settle('later', '{}');
+  assert.ok(later instanceof Promise);
+  assert.deepEqual(await later, { output: new Output([text('done')]) });
+  assert.deepEqual(await plugin.settle('thenable', '{}'), { output: new Output([text('kept')]) });
+});
+
 test('host services answer from the stand-in', async () => {
   const stand = useStandIn({
     config: { greeting: 'hi' },
