@@ -9,17 +9,27 @@
 //! mean arbitrary code execution. Only artefacts this host wrote are ever deserialized:
 //! - the cache directory is created `0700` by us and refused if it is anyone else's or is
 //!   reachable by other users;
-//! - every artefact carries an HMAC-SHA-256 tag, computed with a random 32-byte key kept `0600`
-//!   in the cache directory, over the compatibility hash, the source's hash and the artefact
-//!   itself; the file is read once into memory, the tag checked, and the *same bytes*
-//!   deserialized (no window for the file to change between check and use);
-//! - a file that fails the check is counted, deleted and replaced by a fresh compilation.
+//! - every artefact ends with an HMAC-SHA-256 tag, computed with a random 32-byte key kept
+//!   `0600` in the cache directory, over the compatibility hash, the source's hash and the
+//!   artefact itself; a file that fails the check is counted, deleted and replaced by a fresh
+//!   compilation.
+//!
+//! A verified artefact is mapped from its file, not copied into the heap: the native code and
+//! the memory image of a Python or JS component are tens of MB, and mapped they are clean page
+//! cache the kernel can share and reclaim, of which only the pages a call touches are resident
+//! (and wasmtime maps memory images straight from the file instead of copying them into a
+//! memfd). The tag is checked by reading the very file (the open descriptor) that is then mapped,
+//! so renaming or replacing the path in between changes nothing. What remains is writing into
+//! that file in place, which needs this user's write access to a `0600` file in a `0700`
+//! directory: whoever has it can read the key beside it and tag anything they like, so the
+//! check-then-map order gives them nothing they did not have.
 //!
 //! Nothing here knows about plugins, only about turning `.wasm` bytes into a `Component`.
 
-use std::fs::{DirBuilder, OpenOptions};
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::hash::Hasher;
-use std::io::Write as _;
+use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
+use std::os::fd::AsRawFd as _;
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +43,7 @@ use crate::digest::ComponentDigest;
 
 type Tag = Hmac<Sha256>;
 
-/// Bytes of the HMAC-SHA-256 tag at the start of every artefact file.
+/// Bytes of the HMAC-SHA-256 tag at the end of every artefact file.
 const TAG_BYTES: usize = 32;
 /// Bytes of the per-cache secret key.
 const KEY_BYTES: usize = 32;
@@ -127,34 +137,50 @@ impl CompileCache {
     ) -> wasmtime::Result<Component> {
         let digest = digest.hex();
         let path = self.dir.join(format!("{digest}.cwasm"));
-        match std::fs::read(&path) {
-            Ok(file) => match self.verify(&digest, &file) {
-                Some(verified) => match deserialize_verified(engine, verified) {
-                    Ok(component) => {
-                        self.hits.fetch_add(1, Ordering::Relaxed);
-                        tracing::info!(plugin = label, artefact = %path.display(), "compile cache hit");
-                        return Ok(component);
-                    }
-                    Err(e) => self.reject(&path, label, &format!("{e:#}")),
-                },
-                None => self.reject(&path, label, "the integrity tag does not match"),
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match self.load(engine, &path, &digest) {
+            Ok(Some(component)) => {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(plugin = label, artefact = %path.display(), "compile cache hit");
+                return Ok(component);
+            }
+            Ok(None) => {
                 self.misses.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(plugin = label, "compile cache miss; compiling");
             }
-            Err(e) => self.reject(&path, label, &e.to_string()),
+            Err(reason) => self.reject(&path, label, &reason),
         }
-        let component = Component::new(engine, wasm)?;
-        match component.serialize() {
-            Ok(artefact) => {
-                if let Err(e) = self.write(&path, &digest, &artefact) {
-                    tracing::warn!(plugin = label, error = %e, "cannot write the compile cache; carrying on without");
-                }
+        let compiled = Component::new(engine, wasm)?;
+        let artefact = match compiled.serialize() {
+            Ok(artefact) => artefact,
+            Err(e) => {
+                tracing::warn!(plugin = label, error = %format!("{e:#}"), "cannot serialize a component");
+                return Ok(compiled);
             }
-            Err(e) => tracing::warn!(plugin = label, error = %format!("{e:#}"), "cannot serialize a component"),
+        };
+        if let Err(e) = self.write(&path, &digest, &artefact) {
+            tracing::warn!(plugin = label, error = %e, "cannot write the compile cache; carrying on without");
+            return Ok(compiled);
         }
-        Ok(component)
+        drop(artefact);
+        // Serve from the mapped artefact rather than the freshly compiled copy on the heap, so a
+        // cold start costs the same memory as a warm one from here on.
+        match self.load(engine, &path, &digest) {
+            Ok(Some(mapped)) => Ok(mapped),
+            Ok(None) | Err(_) => Ok(compiled),
+        }
+    }
+
+    /// The verified component in `path`; `None` if there is no such file, `Err(why)` if there
+    /// is one this host must not or cannot load.
+    fn load(&self, engine: &Engine, path: &Path, digest: &str) -> Result<Option<Component>, String> {
+        let file =
+            match OpenOptions::new().read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32).open(path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(e.to_string()),
+            };
+        let verified = self.verify(digest, file)?;
+        deserialize_verified(engine, verified).map(Some).map_err(|e| format!("{e:#}"))
     }
 
     fn reject(&self, path: &Path, label: &str, reason: &str) {
@@ -163,32 +189,52 @@ impl CompileCache {
         let _ = std::fs::remove_file(path);
     }
 
-    fn tag(&self, digest: &str, artefact: &[u8]) -> Tag {
+    /// The tag's state before the artefact's bytes: keyed, over what the artefact is for.
+    fn tag_prefix(&self, digest: &str) -> Tag {
         let mut mac = Tag::new_from_slice(&self.key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
         mac.update(self.compat.as_bytes());
         mac.update(b"\0");
         mac.update(digest.as_bytes());
         mac.update(b"\0");
-        mac.update(artefact);
         mac
     }
 
-    /// The artefact part of `file` if its tag is ours (checked in constant time).
-    fn verify<'a>(&self, digest: &str, file: &'a [u8]) -> Option<Verified<'a>> {
-        let (tag, artefact) = file.split_at_checked(TAG_BYTES)?;
-        self.tag(digest, artefact).verify_slice(tag).ok()?;
-        Some(Verified(artefact))
+    /// `file` (open, so the path no longer matters) if it is a private regular file of ours
+    /// whose trailing tag is ours over everything before it (compared in constant time).
+    fn verify(&self, digest: &str, mut file: File) -> Result<Verified, String> {
+        let meta = file.metadata().map_err(|e| e.to_string())?;
+        if !meta.is_file() || meta.uid() != rustix::process::getuid().as_raw() || meta.mode() & 0o077 != 0 {
+            return Err("not a private regular file of this user".into());
+        }
+        let artefact_len = meta.len().checked_sub(TAG_BYTES as u64).ok_or("shorter than its tag")?;
+        let mut mac = self.tag_prefix(digest);
+        let mut chunk = vec![0u8; 1 << 20];
+        let mut left = artefact_len;
+        while left > 0 {
+            let want = usize::try_from(left).unwrap_or(usize::MAX).min(chunk.len());
+            file.read_exact(&mut chunk[..want]).map_err(|e| e.to_string())?;
+            mac.update(&chunk[..want]);
+            left -= want as u64;
+        }
+        let mut tag = [0u8; TAG_BYTES];
+        file.read_exact(&mut tag).map_err(|e| e.to_string())?;
+        mac.verify_slice(&tag).map_err(|_| "the integrity tag does not match".to_owned())?;
+        Ok(Verified { file, artefact_len })
     }
 
     /// Write atomically: a private temporary file in the same directory, renamed into place,
     /// so a reader never sees half an artefact.
     fn write(&self, path: &Path, digest: &str, artefact: &[u8]) -> std::io::Result<()> {
-        let tag = self.tag(digest, artefact).finalize().into_bytes();
+        let mut mac = self.tag_prefix(digest);
+        mac.update(artefact);
+        let tag = mac.finalize().into_bytes();
         let temporary = self.dir.join(format!(".{digest}.{}.tmp", uuid::Uuid::new_v4().simple()));
         let result = (|| {
             let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&temporary)?;
-            file.write_all(&tag)?;
+            // The artefact first, at offset 0 where wasmtime expects it (its sections stay
+            // page-aligned for mapping); the tag after it, which wasmtime never reads.
             file.write_all(artefact)?;
+            file.write_all(&tag)?;
             file.sync_all()?;
             std::fs::rename(&temporary, path)
         })();
@@ -199,23 +245,40 @@ impl CompileCache {
     }
 }
 
-/// Artefact bytes whose tag was checked against this cache's key. Only
+/// An open artefact file whose tag was checked against this cache's key. Only
 /// [`CompileCache::verify`] makes one.
-#[derive(Clone, Copy)]
-struct Verified<'a>(&'a [u8]);
+struct Verified {
+    file: File,
+    artefact_len: u64,
+}
 
 /// The one place sanctum loads native code.
 #[allow(unsafe_code)]
-fn deserialize_verified(engine: &Engine, verified: Verified<'_>) -> wasmtime::Result<Component> {
-    // SAFETY: `Component::deserialize` trusts its input to be an artefact wasmtime produced for
-    // a compatible engine. A `Verified` exists only for bytes whose HMAC-SHA-256 tag, keyed with
-    // this cache's secret (random, 0600, in a 0700 directory owned by this user and refused
-    // otherwise), matches; only `CompileCache::write` computes such tags, over artefacts
-    // `Component::serialize` produced in this process for an engine with the same
-    // compatibility hash (part of the tagged data and of the directory name). The bytes are
-    // checked and deserialized from the same in-memory buffer, so the file cannot change in
-    // between. wasmtime additionally checks the engine compatibility header.
-    unsafe { Component::deserialize(engine, verified.0) }
+fn deserialize_verified(engine: &Engine, verified: Verified) -> wasmtime::Result<Component> {
+    // Where the process can name its open descriptor, wasmtime maps that very file (the
+    // magic link opens the inode we verified, whatever the path now points at).
+    let by_descriptor = PathBuf::from(format!("/proc/self/fd/{}", verified.file.as_raw_fd()));
+    if by_descriptor.exists() {
+        // SAFETY: `Component::deserialize_file` trusts the file to be an artefact wasmtime
+        // produced for a compatible engine. A `Verified` exists only for a file whose trailing
+        // HMAC-SHA-256 tag, keyed with this cache's secret (random, 0600, in a 0700 directory
+        // owned by this user and refused otherwise), matches the bytes before it; only
+        // `CompileCache::write` computes such tags, over artefacts `Component::serialize`
+        // produced in this process for an engine with the same compatibility hash (part of the
+        // tagged data and of the directory name). The tag was read through this descriptor and
+        // the mapping is made from it, so a rename or replacement of the path cannot intervene;
+        // changing the file in place needs this user's access to the key too (module docs).
+        // wasmtime additionally checks the engine compatibility header.
+        return unsafe { Component::deserialize_file(engine, &by_descriptor) };
+    }
+    let mut file = verified.file;
+    let mut artefact = Vec::new();
+    file.seek(SeekFrom::Start(0))?;
+    (&mut file).take(verified.artefact_len).read_to_end(&mut artefact)?;
+    // SAFETY: as above, except that these bytes are read again after the check: without
+    // `/proc` there is no descriptor to map, and the same-user argument in the module docs
+    // covers the re-read.
+    unsafe { Component::deserialize(engine, &artefact) }
 }
 
 /// The private part of a cache root, holding the key and one directory per engine.
@@ -312,14 +375,48 @@ mod tests {
         assert_eq!(cache.counts().hits, 1);
 
         let artefact = std::fs::read_dir(&cache.dir).expect("dir").next().expect("one file").expect("entry").path();
-        let mut bytes = std::fs::read(&artefact).expect("read");
-        let last = bytes.len() - 1;
-        bytes[last] ^= 0xff;
-        std::fs::write(&artefact, &bytes).expect("tamper");
-        cache.component(&engine, wasm, digest, "empty").expect("recompiles");
-        assert_eq!(cache.counts(), CacheCounts { hits: 1, misses: 1, rejected: 1 });
+        let good = std::fs::read(&artefact).expect("read");
+        // A flipped byte in the code, in the tag; the file cut short; a file too short to
+        // hold a tag; the old layout (tag first): each is refused and replaced.
+        let mut in_body = good.clone();
+        in_body[good.len() / 2] ^= 0xff;
+        let mut in_tag = good.clone();
+        in_tag[good.len() - 1] ^= 0xff;
+        let tag_first = [&good[good.len() - TAG_BYTES..], &good[..good.len() - TAG_BYTES]].concat();
+        let bad: [&[u8]; 5] = [&in_body, &in_tag, &good[..good.len() - 1], &good[..TAG_BYTES - 1], &tag_first];
+        for (n, bytes) in bad.into_iter().enumerate() {
+            std::fs::write(&artefact, bytes).expect("tamper");
+            cache.component(&engine, wasm, digest, "empty").expect("recompiles");
+            let rejected = n as u64 + 1;
+            assert_eq!(cache.counts(), CacheCounts { hits: 1, misses: 1, rejected }, "case {n}");
+            assert_eq!(std::fs::read(&artefact).expect("rewritten"), good, "case {n}: the artefact is written afresh");
+        }
         cache.component(&engine, wasm, digest, "empty").expect("loads the rewritten artefact");
         assert_eq!(cache.counts().hits, 2);
+    }
+
+    #[test]
+    fn an_artefact_that_is_not_private_or_not_a_file_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let engine = engine();
+        let wasm = b"\0asm\x0d\0\x01\0";
+        let cache = CompileCache::open(&dir.path().join("cache"), &engine).expect("opens");
+        let digest = ComponentDigest::of(wasm);
+        cache.component(&engine, wasm, digest, "empty").expect("compiles");
+        let artefact = cache.dir.join(format!("{}.cwasm", digest.hex()));
+        std::fs::set_permissions(&artefact, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        cache.component(&engine, wasm, digest, "empty").expect("recompiles");
+        assert_eq!(cache.counts().rejected, 1, "a group- or world-readable artefact is refused");
+
+        let elsewhere = dir.path().join("elsewhere.cwasm");
+        std::fs::rename(&artefact, &elsewhere).expect("move");
+        std::os::unix::fs::symlink(&elsewhere, &artefact).expect("symlink");
+        cache.component(&engine, wasm, digest, "empty").expect("recompiles");
+        assert_eq!(cache.counts().rejected, 2, "a symbolic link is not followed");
+        assert!(std::fs::symlink_metadata(&artefact).expect("rewritten").is_file());
+        cache.component(&engine, wasm, digest, "empty").expect("loads");
+        assert_eq!(cache.counts().hits, 1);
     }
 
     #[test]
