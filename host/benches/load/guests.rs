@@ -14,6 +14,7 @@ use crate::load::Timing;
 use crate::matrix::{self, Cell};
 use crate::mcp::Transport;
 use crate::phases::PHASES;
+use crate::procfs::Memory;
 use crate::report::{Report, mib, ms, us};
 use crate::server::{Options, Server};
 use crate::startup::{Start, start_once};
@@ -96,8 +97,8 @@ pub(crate) async fn section(report: &mut Report, repo: &Path, tmp: &Path, timing
             "cold start: to tools listed",
             "peak RSS (cold)",
             "warm start: to tools listed",
-            "RSS idle (alone)",
-            "RSS added beside the Rust echo",
+            "RSS idle, alone (anon + file)",
+            "RSS added beside the Rust echo (anon + file)",
         ],
         &starts,
     );
@@ -109,8 +110,11 @@ pub(crate) async fn section(report: &mut Report, repo: &Path, tmp: &Path, timing
          way); phases are means in µs from `/metrics`. Cold start: a fresh compile cache, so the component is \
          compiled (in the background for a large one) before its tool is listed; warm: the median of {WARM_STARTS} \
          starts on the cache the cold start filled. RSS added beside the Rust echo: warm idle RSS of a server \
-         with the Rust echo and this plugin minus that of a server with the Rust echo alone ({}).{}",
-        baseline_rss.map_or_else(|| "n/a".to_owned(), mib),
+         with the Rust echo and this plugin minus that of a server with the Rust echo alone ({}). `anon` is \
+         `RssAnon`, private memory only the process's exit returns; `file` is `RssFile`, mapped file pages \
+         (the binary, compile-cache artefacts) that are clean, shared page cache the kernel can reclaim, and \
+         whose resident share depends on what the page cache held, so it moves between runs.{}",
+        baseline_rss.as_ref().map_or_else(|| "n/a".to_owned(), memory),
         if notes.is_empty() { String::new() } else { format!("\n\n{}", notes.join("\n")) }
     ));
     Ok(failures)
@@ -136,31 +140,41 @@ fn plugins_dir(tmp: &Path, name: &str, guests: &[&Guest]) -> Result<PathBuf, Str
     Ok(dir)
 }
 
-/// Warm idle RSS (KiB) of a server on `plugins`: one start to fill a cache, then one measured.
-async fn warm_idle_rss(plugins: &Path, tmp: &Path, label: &str) -> Option<u64> {
+/// Warm idle memory of a server on `plugins`: one start to fill a cache, then one measured.
+async fn warm_idle_rss(plugins: &Path, tmp: &Path, label: &str) -> Option<Memory> {
     let options = options(plugins, tmp, &format!("rss-{label}"));
     let names: Vec<String> = std::fs::read_dir(plugins)
         .ok()?
         .filter_map(|entry| Some(format!("{}__", entry.ok()?.path().file_stem()?.to_string_lossy())))
         .collect();
     start_once(&options, &names).await.ok()?;
-    start_once(&options, &names).await.ok().map(|start| start.idle.rss_kib)
+    start_once(&options, &names).await.ok().map(|start| start.idle)
+}
+
+/// `VmRSS (RssAnon + RssFile)`.
+fn memory(m: &Memory) -> String {
+    format!("{} ({} + {})", mib(m.rss_kib), mib(m.anon_kib), mib(m.file_kib))
 }
 
 fn start_row(
     guest: &Guest,
     cold: Option<Start>,
     warm: &[Start],
-    beside: Option<u64>,
-    baseline: Option<u64>,
+    beside: Option<Memory>,
+    baseline: Option<Memory>,
 ) -> Vec<String> {
     let size = std::fs::metadata(&guest.file).map_or_else(|_| "n/a".to_owned(), |m| mib(m.len() / 1024));
     let mut listed: Vec<Duration> = warm.iter().map(|s| s.listed).collect();
     listed.sort_unstable();
-    let mut rss: Vec<u64> = warm.iter().map(|s| s.idle.rss_kib).collect();
-    rss.sort_unstable();
+    let mut idle: Vec<Memory> = warm.iter().map(|s| s.idle).collect();
+    idle.sort_unstable_by_key(|m| m.rss_kib);
     let added = match (beside, baseline) {
-        (Some(both), Some(alone)) => mib(both.saturating_sub(alone)),
+        (Some(both), Some(alone)) => format!(
+            "{} ({} + {})",
+            signed_mib(both.rss_kib, alone.rss_kib),
+            signed_mib(both.anon_kib, alone.anon_kib),
+            signed_mib(both.file_kib, alone.file_kib)
+        ),
         _ if guest.language == "Rust" => "(the baseline)".to_owned(),
         _ => "n/a".to_owned(),
     };
@@ -170,9 +184,14 @@ fn start_row(
         cold.map_or_else(|| "failed".to_owned(), |s| ms(s.listed)),
         cold.map_or_else(|| "n/a".to_owned(), |s| mib(s.idle.peak_kib)),
         listed.get(listed.len() / 2).map_or_else(|| "n/a".to_owned(), |d| ms(*d)),
-        rss.get(rss.len() / 2).map_or_else(|| "n/a".to_owned(), |kib| mib(*kib)),
+        idle.get(idle.len() / 2).map_or_else(|| "n/a".to_owned(), memory),
         added,
     ]
+}
+
+/// `after − before` in MiB, with its sign.
+fn signed_mib(after: u64, before: u64) -> String {
+    if after >= before { format!("+{}", mib(after - before)) } else { format!("−{}", mib(before - after)) }
 }
 
 fn call_row(guest: &Guest, cell: &Cell) -> Vec<String> {

@@ -73,6 +73,13 @@ pub(crate) struct Memory {
     pub(crate) rss_kib: u64,
     /// `VmHWM`: the peak of `VmRSS` (since start, or since [`reset_peak`]).
     pub(crate) peak_kib: u64,
+    /// `RssAnon`: the private part of `VmRSS` (heap, stacks, copied code), which only the
+    /// process's exit gives back.
+    pub(crate) anon_kib: u64,
+    /// `RssFile`: mapped file pages present (the binary, mapped compile-cache artefacts): clean
+    /// page cache the kernel shares and can reclaim; how much of it is mapped depends on what
+    /// the page cache held (fault-around), so it moves between runs.
+    pub(crate) file_kib: u64,
 }
 
 impl Memory {
@@ -87,7 +94,12 @@ impl Memory {
                 .and_then(|kib| kib.parse::<u64>().ok())
                 .unwrap_or(0)
         };
-        Ok(Self { rss_kib: field("VmRSS:"), peak_kib: field("VmHWM:") })
+        Ok(Self {
+            rss_kib: field("VmRSS:"),
+            peak_kib: field("VmHWM:"),
+            anon_kib: field("RssAnon:"),
+            file_kib: field("RssFile:"),
+        })
     }
 }
 

@@ -209,7 +209,9 @@ impl Created {
                  wasm32-wasip2\n  sanctum call target/wasm32-wasip2/release/{name}.wasm {TEMPLATE_TOOL} --args {try_it}\n"
             ),
             PluginLang::Python | PluginLang::Js => {
-                format!("  ./build.sh   # tests, then {name}.wasm\n  sanctum call {name}.wasm {TEMPLATE_TOOL} --args {try_it}\n")
+                format!(
+                    "  ./build.sh   # tests, then {name}.wasm\n  sanctum call {name}.wasm {TEMPLATE_TOOL} --args {try_it}\n"
+                )
             }
         };
         out.push_str(&format!(
@@ -336,7 +338,10 @@ mod tests {
         let error = check_name(&long, PluginLang::Js).expect_err("too long");
         assert!(error.to_string().contains("the limit is 40"), "{error}");
         for reserved in ["serde", "sanctum_guest", "std", "test", "fn", "async"] {
-            assert!(matches!(check_name(reserved, PluginLang::Rust), Err(ScaffoldError::Reserved { .. })), "{reserved}");
+            assert!(
+                matches!(check_name(reserved, PluginLang::Rust), Err(ScaffoldError::Reserved { .. })),
+                "{reserved}"
+            );
             // Only a Rust crate is named by the plugin name; a Python or JS project is not.
             assert!(check_name(reserved, PluginLang::Python).is_ok(), "{reserved}");
         }
@@ -394,7 +399,8 @@ mod tests {
     #[test]
     fn python_and_js_projects_are_written_with_an_executable_build_and_a_plain_sdk_path() {
         let parent = tempfile::tempdir().expect("temp dir");
-        for (lang, name, main) in [(PluginLang::Python, "py_demo", "app.py"), (PluginLang::Js, "js_demo", "plugin.js")] {
+        for (lang, name, main) in [(PluginLang::Python, "py_demo", "app.py"), (PluginLang::Js, "js_demo", "plugin.js")]
+        {
             let created = create(parent.path(), name, None, lang).expect("created");
             assert_eq!(created.files, templates(lang).iter().map(|t| t.path).collect::<Vec<_>>());
             let source = std::fs::read_to_string(parent.path().join(name).join(main)).expect("source");
@@ -402,7 +408,8 @@ mod tests {
             #[cfg(unix)]
             {
                 use std::os::unix::fs::PermissionsExt;
-                let mode = std::fs::metadata(parent.path().join(name).join("build.sh")).expect("build.sh").permissions();
+                let mode =
+                    std::fs::metadata(parent.path().join(name).join("build.sh")).expect("build.sh").permissions();
                 assert_eq!(mode.mode() & 0o111, 0o111, "build.sh is executable");
             }
             assert!(created.summary().contains("./build.sh"), "{}", created.summary());
@@ -411,7 +418,10 @@ mod tests {
         let rust_only = tempfile::tempdir().expect("temp dir");
         std::fs::write(rust_only.path().join("Cargo.toml"), "[package]\nname = \"sanctum-guest\"\n").expect("write");
         let refused = create(parent.path(), "other", Some(rust_only.path()), PluginLang::Python);
-        assert!(matches!(&refused, Err(ScaffoldError::Sdk { why, .. }) if why.contains("sanctum_plugin")), "{refused:?}");
+        assert!(
+            matches!(&refused, Err(ScaffoldError::Sdk { why, .. }) if why.contains("sanctum_plugin")),
+            "{refused:?}"
+        );
         assert!(!parent.path().join("other").exists());
     }
 }
