@@ -19,7 +19,7 @@ use sha2::{Digest as _, Sha256};
 use crate::digest::{ComponentBytes, ComponentDigest};
 use crate::ids::PluginName;
 use crate::model::Limits;
-use crate::policy::{Policy, PolicyError};
+use crate::policy::{Policy, PolicyError, ReservedPaths};
 use crate::runtime::{LoadError, Loading, Plugin, Runtime};
 
 /// Where a set's plugins come from.
@@ -60,6 +60,8 @@ pub struct PluginSet {
     source: PluginSource,
     policy_path: Option<PathBuf>,
     policy: Policy,
+    /// The host's own paths, which no directory grant of any policy version may reach.
+    reserved: ReservedPaths,
     /// SHA-256 of the policy file as last read (`None`: unreadable or never read), so an event
     /// in its directory that left it as it was changes nothing.
     policy_digest: Option<[u8; 32]>,
@@ -79,18 +81,24 @@ pub struct PluginSet {
 
 impl PluginSet {
     /// An empty set over `source`, granted by the policy at `policy_path` (deny-all without one).
-    pub fn open(source: PluginSource, policy_path: Option<PathBuf>, limits: Limits) -> Result<Self, PolicyError> {
+    pub fn open(
+        source: PluginSource,
+        policy_path: Option<PathBuf>,
+        limits: Limits,
+        reserved: ReservedPaths,
+    ) -> Result<Self, PolicyError> {
         // Digest before loading, as `scan` does: a change in between differs from the digest,
         // so the watcher's next event loads it.
         let policy_digest = policy_path.as_deref().and_then(file_digest);
         let policy = match &policy_path {
-            Some(path) => Policy::load(path, limits.clone())?,
+            Some(path) => Policy::load(path, limits.clone(), &reserved)?,
             None => Policy::deny_all(limits.clone()),
         };
         Ok(Self {
             source,
             policy_path,
             policy,
+            reserved,
             policy_digest,
             policy_problem: None,
             limits,
@@ -147,7 +155,7 @@ impl PluginSet {
             // Digest before loading: if the file changes in between, the next event sees a
             // digest that differs and loads again.
             self.policy_digest = file_digest(path);
-            match Policy::load(path, self.limits.clone()) {
+            match Policy::load(path, self.limits.clone(), &self.reserved) {
                 Ok(policy) => {
                     self.policy = policy;
                     self.policy_problem = None;
@@ -366,8 +374,13 @@ mod tests {
         let limits = Limits::default();
         let metrics = crate::metrics::Metrics::new();
         let runtime = Runtime::new(limits.clone(), Audit::disabled(metrics.clone()), metrics).expect("runtime");
-        let mut set =
-            PluginSet::open(PluginSource::Dir(plugins.clone()), Some(policy_path.clone()), limits).expect("policy");
+        let mut set = PluginSet::open(
+            PluginSource::Dir(plugins.clone()),
+            Some(policy_path.clone()),
+            limits,
+            ReservedPaths::default(),
+        )
+        .expect("policy");
         assert!(set.scan(&runtime, false).await.is_empty());
         assert_eq!(greeting(&set).as_deref(), Some("one"));
 
@@ -385,6 +398,50 @@ mod tests {
         assert!(!set.policy_file_changed(), "applied");
     }
 
+    #[tokio::test]
+    async fn a_policy_granting_a_reserved_path_is_refused_at_start_and_on_reload() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let plugins = dir.path().join("plugins");
+        let data = dir.path().join("data");
+        std::fs::create_dir(&plugins).expect("mkdir");
+        std::fs::create_dir(&data).expect("mkdir");
+        std::fs::write(plugins.join("probe.wasm"), fixture("probe.wasm")).expect("write plugin");
+        let policy_path = dir.path().join("policy.toml");
+        let granting =
+            |host: &Path| format!("[plugins.probe]\ndirectories = [{{ host = {host:?}, guest = \"/d\" }}]\n");
+        let reserved = || ReservedPaths::default().with("plugins directory", &plugins);
+        let open = || {
+            PluginSet::open(
+                PluginSource::Dir(plugins.clone()),
+                Some(policy_path.clone()),
+                Limits::default(),
+                reserved(),
+            )
+        };
+
+        for refused in [&plugins, dir.path()] {
+            std::fs::write(&policy_path, granting(refused)).expect("write policy");
+            let error = open().expect_err("a grant reaching the plugins directory").to_string();
+            assert!(
+                error.starts_with("plugins.probe.directories[0]:") && error.contains("plugins directory"),
+                "{error}"
+            );
+        }
+
+        std::fs::write(&policy_path, granting(&data)).expect("write policy");
+        let mut set = open().expect("a sibling directory may be granted");
+        let metrics = crate::metrics::Metrics::new();
+        let runtime = Runtime::new(Limits::default(), Audit::disabled(metrics.clone()), metrics).expect("runtime");
+        assert!(set.scan(&runtime, false).await.is_empty());
+        std::fs::write(&policy_path, granting(&plugins)).expect("write policy");
+        set.scan(&runtime, true).await;
+        assert!(set.problems().iter().any(|p| p.contains("plugins directory")), "{:?}", set.problems());
+        let plugins_now = set.plugins();
+        let granted = &plugins_now[0].grants().directories;
+        assert_eq!(granted.len(), 1);
+        assert_eq!(granted[0].host, data, "the previous policy stays in force");
+    }
+
     /// A set whose every component compiles in the background (`min_bytes` 0), and the signal
     /// its finished compiles give.
     fn background_set(plugins: &Path) -> (PluginSet, Runtime, Arc<tokio::sync::Notify>) {
@@ -397,7 +454,8 @@ mod tests {
             move || compiled.notify_one()
         });
         runtime.enable_background_compiles(crate::model::BackgroundCompiles { min_bytes: 0, parallel: 1 }, on_compiled);
-        let set = PluginSet::open(PluginSource::Dir(plugins.to_owned()), None, limits).expect("no policy");
+        let set = PluginSet::open(PluginSource::Dir(plugins.to_owned()), None, limits, ReservedPaths::default())
+            .expect("no policy");
         (set, runtime, compiled)
     }
 

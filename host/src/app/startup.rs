@@ -14,7 +14,7 @@ use crate::config::{AllocatorArg, CallArgs, ContainmentArg, PluginsDirArgs, Sand
 use crate::metrics::Metrics;
 use crate::model::{BackgroundCompiles, Limits};
 use crate::pins::Pins;
-use crate::policy::GrantReview;
+use crate::policy::{GrantReview, ReservedPaths};
 use crate::runtime::{CacheCounts, InstanceAllocator, LoadError, OnCompiled, ProcessContainment, Runtime, Supervisor};
 
 /// What to start and load: plain values, resolved from a command's arguments.
@@ -36,6 +36,9 @@ pub struct Startup {
     /// Large components to compile in the background (`serve` only), and what asks for the
     /// rescan that loads each once compiled. `None` compiles everything before going on.
     pub background: Option<(BackgroundCompiles, OnCompiled)>,
+    /// Further files of the host's that no directory grant may reach (`serve`: the tokens
+    /// file); the paths above are reserved too (see [`Startup::reserved`]).
+    pub private_files: Vec<(&'static str, PathBuf)>,
 }
 
 /// The runtime with its plugins loaded, and what happened while loading them.
@@ -67,6 +70,7 @@ impl Startup {
             cache_dir: args.source.store.cache_dir(),
             audit: args.audit.clone(),
             jobs_dir: args.jobs_dir(),
+            private_files: args.front_door.auth_tokens_file.iter().map(|f| ("tokens file", f.clone())).collect(),
             ..Self::sandboxed(&args.sandbox)
         }
     }
@@ -116,7 +120,26 @@ impl Startup {
             audit: "off".into(),
             jobs_dir: None,
             background: None,
+            private_files: Vec::new(),
         }
+    }
+
+    /// What the host owns and no plugin may be granted: its plugins, policy, pins, compile
+    /// cache, audit log, jobs and further private files.
+    fn reserved(&self) -> ReservedPaths {
+        let mut owned: Vec<(&'static str, PathBuf)> = match &self.source {
+            PluginSource::Dir(dir) => vec![("plugins directory", dir.clone())],
+            PluginSource::File(file) => vec![("plugin file", file.clone())],
+        };
+        if self.audit != "-" && self.audit != "off" {
+            owned.push(("audit log", PathBuf::from(&self.audit)));
+        }
+        owned.extend(self.policy.clone().map(|p| ("policy file", p)));
+        owned.extend(self.pins.clone().map(|p| ("pin file", p)));
+        owned.extend(self.cache_dir.clone().map(|p| ("compile cache", p)));
+        owned.extend(self.jobs_dir.clone().map(|(p, _)| ("jobs directory", p)));
+        owned.extend(self.private_files.iter().cloned());
+        owned.into_iter().fold(ReservedPaths::default(), |reserved, (what, path)| reserved.with(what, &path))
     }
 
     /// The runtime alone, with the compile cache when one is configured (a cache that cannot
@@ -142,7 +165,7 @@ impl Startup {
     /// Start the runtime and load every plugin, the pins and the policy's review of them.
     pub async fn load(self, metrics: &Metrics) -> anyhow::Result<Loaded> {
         // The policy first: a server whose policy is invalid should not start a runtime.
-        let mut set = PluginSet::open(self.source.clone(), self.policy.clone(), self.limits.clone())?;
+        let mut set = PluginSet::open(self.source.clone(), self.policy.clone(), self.limits.clone(), self.reserved())?;
         let mut runtime = self.start_runtime(metrics)?;
         let jobs = self.open_jobs(&runtime, metrics)?;
         if let Some(jobs) = &jobs {
@@ -207,4 +230,41 @@ fn open_audit(target: &str, metrics: Metrics) -> anyhow::Result<Audit> {
             Audit::to_writer(file, metrics)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn serve_reserves_every_path_the_host_owns() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = |name: &str| dir.path().join(name);
+        let mut args = ServeArgs::for_plugins(path("plugins"));
+        args.source.policy = Some(path("policy.toml"));
+        args.source.store.pins = Some(path("pins.json").display().to_string());
+        args.source.store.cache_dir = Some(path("cache").display().to_string());
+        args.audit = path("audit.log").display().to_string();
+        args.jobs_dir = Some(path("jobs").display().to_string());
+        args.front_door.auth_tokens_file = Some(path("tokens.toml"));
+        let reserved = Startup::serve(&args).reserved();
+        for (name, what) in [
+            ("plugins", "plugins directory"),
+            ("policy.toml", "policy file"),
+            ("pins.json", "pin file"),
+            ("cache", "compile cache"),
+            ("audit.log", "audit log"),
+            ("jobs", "jobs directory"),
+            ("tokens.toml", "tokens file"),
+        ] {
+            let inside = path(name).join("sub");
+            let why = reserved.conflict(&inside).unwrap_or_else(|| panic!("{name} is not reserved"));
+            assert!(why.contains(what), "{name}: {why}");
+        }
+        assert_eq!(reserved.conflict(&path("elsewhere")), None);
+        let stderr = ServeArgs { audit: "-".into(), ..ServeArgs::for_plugins(path("plugins")) };
+        assert_eq!(Startup::serve(&stderr).reserved().conflict(Path::new("/-")), None, "`-` is stderr, not a file");
+    }
 }

@@ -7,6 +7,7 @@
 mod command;
 mod file;
 mod http;
+mod reserved;
 mod review;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use crate::digest::ComponentDigest;
 use crate::model::{
     CALL_TIMEOUT_MS_RANGE, DirectoryGrant, Limits, MEMORY_LIMIT_MIB_RANGE, PluginGrants, memory_bytes_of,
 };
+pub use reserved::ReservedPaths;
 pub use review::GrantReview;
 
 /// Why a policy file was not accepted. Messages name the key at fault.
@@ -49,11 +51,29 @@ impl Policy {
         Self { defaults, plugins: BTreeMap::new(), digests: BTreeMap::new(), access: Arc::default() }
     }
 
-    /// Read and validate the policy at `path`, on top of `base` limits (from the command line).
-    pub fn load(path: &Path, base: Limits) -> Result<Self, PolicyError> {
+    /// Read and validate the policy at `path`, on top of `base` limits (from the command line);
+    /// no directory grant may reach a `reserved` path.
+    pub fn load(path: &Path, base: Limits, reserved: &ReservedPaths) -> Result<Self, PolicyError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| PolicyError::Read { path: path.to_owned(), source })?;
-        Self::parse(&text, path, base)
+        let policy = Self::parse(&text, path, base)?;
+        policy.refuse_reserved(reserved)?;
+        Ok(policy)
+    }
+
+    /// The first directory grant that reaches a path the host owns, as an error.
+    fn refuse_reserved(&self, reserved: &ReservedPaths) -> Result<(), PolicyError> {
+        for (name, grants) in &self.plugins {
+            for (i, dir) in grants.directories.iter().enumerate() {
+                if let Some(why) = reserved.conflict(&dir.host) {
+                    return Err(PolicyError::Invalid {
+                        key: format!("plugins.{name}.directories[{i}]"),
+                        reason: format!("host path {:?} cannot be granted: {why}", dir.host),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn parse(text: &str, path: &Path, base: Limits) -> Result<Self, PolicyError> {
