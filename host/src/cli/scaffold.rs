@@ -202,7 +202,7 @@ impl Created {
         for file in &self.files {
             out.push_str(&format!("  {file}\n"));
         }
-        let try_it = format!("'{{\"name\": \"Ada\"}}'");
+        let try_it = r#"'{"name": "Ada"}'"#;
         let next = match self.lang {
             PluginLang::Rust => format!(
                 "  cargo test\n  rustup target add wasm32-wasip2   # once\n  cargo build --release --target \
