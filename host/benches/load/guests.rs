@@ -1,7 +1,7 @@
 //! Plugins in other languages: the same `echo` tool built in Rust (the bench fixture), Python
 //! (`plugins-src/python/pyecho`, componentize-py) and JavaScript (`plugins-src/js/jsecho`,
-//! componentize-js), each served alone: its size, cold and warm start, idle memory beside the
-//! Rust one, and what a call costs at c = 1 with the phases it spends it in.
+//! componentize-js), each served alone: its size, cold and warm start, idle memory over a server
+//! without plugins, and what a call costs at c = 1 with the phases it spends it in.
 //!
 //! The Python and JS components are built by `plugins-src/{python,js}/build.sh target/guests`
 //! (the test command does); a missing one is reported as missing, never measured as zero.
@@ -41,7 +41,7 @@ pub(crate) async fn section(report: &mut Report, repo: &Path, tmp: &Path, timing
     let mut starts = Vec::new();
     let mut calls = Vec::new();
     let mut notes = Vec::new();
-    let baseline = plugins_dir(tmp, "guests-baseline", &[&guests[0]])?;
+    let baseline = plugins_dir(tmp, "guests-baseline", &[])?;
     let baseline_rss = warm_idle_rss(&baseline, tmp, "baseline").await;
     for guest in &guests {
         if !guest.file.is_file() {
@@ -72,13 +72,7 @@ pub(crate) async fn section(report: &mut Report, repo: &Path, tmp: &Path, timing
             failures += 1;
             notes.push(format!("- {} cold start failed: {e}", guest.language));
         });
-        let beside = if guest.language == "Rust" {
-            None
-        } else {
-            let both = plugins_dir(tmp, &format!("guests-{}-beside", guest.plugin), &[&guests[0], guest])?;
-            warm_idle_rss(&both, tmp, guest.plugin).await
-        };
-        starts.push(start_row(guest, cold.ok(), &warm, beside, baseline_rss));
+        starts.push(start_row(guest, cold.ok(), &warm, baseline_rss));
 
         eprintln!("load bench: guests {} calls", guest.language);
         let server = Server::start(&options).await?;
@@ -98,7 +92,7 @@ pub(crate) async fn section(report: &mut Report, repo: &Path, tmp: &Path, timing
             "peak RSS (cold)",
             "warm start: to tools listed",
             "RSS idle, alone (anon + file)",
-            "RSS added beside the Rust echo (anon + file)",
+            "RSS added to a server without plugins (anon + file)",
         ],
         &starts,
     );
@@ -109,8 +103,8 @@ pub(crate) async fn section(report: &mut Report, repo: &Path, tmp: &Path, timing
         "One server per language with only that plugin, default allocator (pooling), legacy SSE at c = 1 (Letta's \
          way); phases are means in µs from `/metrics`. Cold start: a fresh compile cache, so the component is \
          compiled (in the background for a large one) before its tool is listed; warm: the median of {WARM_STARTS} \
-         starts on the cache the cold start filled. RSS added beside the Rust echo: warm idle RSS of a server \
-         with the Rust echo and this plugin minus that of a server with the Rust echo alone ({}). `anon` is \
+         starts on the cache the cold start filled. RSS added: that warm idle RSS minus a server's without \
+         plugins ({}). `anon` is \
          `RssAnon`, private memory only the process's exit returns; `file` is `RssFile`, mapped file pages \
          (the binary, compile-cache artefacts) that are clean, shared page cache the kernel can reclaim, and \
          whose resident share depends on what the page cache held, so it moves between runs.{}",
@@ -156,26 +150,20 @@ fn memory(m: &Memory) -> String {
     format!("{} ({} + {})", mib(m.rss_kib), mib(m.anon_kib), mib(m.file_kib))
 }
 
-fn start_row(
-    guest: &Guest,
-    cold: Option<Start>,
-    warm: &[Start],
-    beside: Option<Memory>,
-    baseline: Option<Memory>,
-) -> Vec<String> {
+fn start_row(guest: &Guest, cold: Option<Start>, warm: &[Start], baseline: Option<Memory>) -> Vec<String> {
     let size = std::fs::metadata(&guest.file).map_or_else(|_| "n/a".to_owned(), |m| mib(m.len() / 1024));
     let mut listed: Vec<Duration> = warm.iter().map(|s| s.listed).collect();
     listed.sort_unstable();
     let mut idle: Vec<Memory> = warm.iter().map(|s| s.idle).collect();
     idle.sort_unstable_by_key(|m| m.rss_kib);
-    let added = match (beside, baseline) {
+    let median = idle.get(idle.len() / 2).copied();
+    let added = match (median, baseline) {
         (Some(both), Some(alone)) => format!(
             "{} ({} + {})",
             signed_mib(both.rss_kib, alone.rss_kib),
             signed_mib(both.anon_kib, alone.anon_kib),
             signed_mib(both.file_kib, alone.file_kib)
         ),
-        _ if guest.language == "Rust" => "(the baseline)".to_owned(),
         _ => "n/a".to_owned(),
     };
     vec![
@@ -184,7 +172,7 @@ fn start_row(
         cold.map_or_else(|| "failed".to_owned(), |s| ms(s.listed)),
         cold.map_or_else(|| "n/a".to_owned(), |s| mib(s.idle.peak_kib)),
         listed.get(listed.len() / 2).map_or_else(|| "n/a".to_owned(), |d| ms(*d)),
-        idle.get(idle.len() / 2).map_or_else(|| "n/a".to_owned(), memory),
+        median.as_ref().map_or_else(|| "n/a".to_owned(), memory),
         added,
     ]
 }
