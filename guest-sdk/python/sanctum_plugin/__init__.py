@@ -110,6 +110,9 @@ class _Tool:
     hints: dict[str, Any]
     all_defaults: list[str]
     """Arguments with no default of a type whose every field has one: absent means `{}`."""
+    plain: frozenset[str] = frozenset()
+    """Arguments whose JSON value is already what the function takes (str, int, bool, dict...):
+    passed as they are, without looking at their type hint on every call."""
 
 
 class Plugin:
@@ -183,6 +186,7 @@ class Plugin:
                     "open_world": open_world,
                 },
                 hints={key: value for key, value in hints.items() if key != "return"},
+                plain=frozenset(key for key, value in hints.items() if key != "return" and _needs_no_conversion(value)),
                 all_defaults=[
                     name
                     for name, hint, has_default in members
@@ -215,7 +219,8 @@ class Plugin:
             raw = json.loads(args_json)
             if not isinstance(raw, dict):
                 return ToolError("the arguments must be a JSON object")
-            kwargs = {key: _convert(found.hints.get(key), value) for key, value in raw.items()}
+            plain = found.plain
+            kwargs = {key: value if key in plain else _convert(found.hints.get(key), value) for key, value in raw.items()}
             for key in found.all_defaults:  # made optional for Letta: absent means all defaults
                 kwargs.setdefault(key, _convert(found.hints[key], {}))
             return _output(found.function(**kwargs))
@@ -282,6 +287,20 @@ def _is_dataclass_hint(hint: Any) -> bool:
     if typing.get_origin(hint) is typing.Annotated:
         hint = typing.get_args(hint)[0]
     return dataclasses.is_dataclass(hint) and isinstance(hint, type)
+
+
+_PLAIN_HINTS = (str, int, bool, dict, typing.Any)
+
+
+def _needs_no_conversion(hint: Any) -> bool:
+    """Whether `_convert` would return any JSON value for `hint` unchanged (`None` included)."""
+    if typing.get_origin(hint) is typing.Annotated:
+        hint = typing.get_args(hint)[0]
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or type(hint).__name__ == "UnionType":
+        members = [member for member in typing.get_args(hint) if member is not type(None)]
+        return len(members) != 1 or _needs_no_conversion(members[0])
+    return any(hint is plain for plain in _PLAIN_HINTS) or origin is dict
 
 
 def _convert(hint: Any, value: Any) -> Any:

@@ -122,6 +122,20 @@ def test_calls_convert_arguments_and_results_as_the_host_sees_them():
     assert out.content == [Json({"host": "web1", "port": 22, "color": "red", "tags": ["a"], "mode": "safe", "note": None})]
 
 
+def test_only_arguments_that_need_it_are_converted_on_a_call():
+    plugin = make_plugin()
+    assert plugin._tools["echo"].plain == {"text", "times"}
+    assert plugin._tools["deploy"].plain == {"note"}, "dataclasses, enums, lists and Literal are converted"
+
+    @plugin.tool
+    def mixed(ratio: float, maybe: float | None = None, flag: bool | None = None) -> str:
+        """Floats from JSON integers."""
+        return f"{ratio!r} {maybe!r} {flag!r}"
+
+    assert plugin._tools["mixed"].plain == {"flag"}
+    assert plugin.call("mixed", {"ratio": 1, "maybe": 2}).content == [Text("1.0 2.0 None")]
+
+
 def test_every_failure_is_a_tool_error_with_a_readable_message():
     plugin = make_plugin()
     with pytest.raises(ToolError, match="the deploy window is closed"):
