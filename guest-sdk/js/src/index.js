@@ -129,9 +129,9 @@ export class Plugin {
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { error: 'the arguments must be a JSON object' };
       result = tool.run(prepareArgs(raw, tool.inputSchema), contextFor(name));
     } catch (thrown) {
-      return { error: messageOf(thrown) };
+      return failed(thrown);
     }
-    if (isThenable(result)) return Promise.resolve(result).then(outcomeOf, (thrown) => ({ error: messageOf(thrown) }));
+    if (isThenable(result)) return Promise.resolve(result).then(outcomeOf, failed);
     return outcomeOf(result);
   }
 
@@ -154,9 +154,11 @@ function outcomeOf(result) {
   try {
     return { output: toOutput(result) };
   } catch (thrown) {
-    return { error: messageOf(thrown) };
+    return failed(thrown);
   }
 }
+
+const failed = (thrown) => ({ error: messageOf(thrown) });
 
 /** `new Plugin(options)`: `{name, version, description, requires: [[kind, value]...], tools: [...]}`. */
 export const definePlugin = (options) => new Plugin(options);

@@ -292,27 +292,36 @@ def _is_dataclass_hint(hint: Any) -> bool:
 _PLAIN_HINTS = (str, int, bool, dict, typing.Any)
 
 
-def _needs_no_conversion(hint: Any) -> bool:
-    """Whether `_convert` would return any JSON value for `hint` unchanged (`None` included)."""
+def _underlying(hint: Any) -> Any:
+    """`hint` without `Annotated[...]`, and without `| None` when one type is left; a union of
+    several types is returned as it is (its values are passed through unconverted)."""
     if typing.get_origin(hint) is typing.Annotated:
         hint = typing.get_args(hint)[0]
-    origin = typing.get_origin(hint)
-    if origin is typing.Union or type(hint).__name__ == "UnionType":
+    if _is_union(hint):
         members = [member for member in typing.get_args(hint) if member is not type(None)]
-        return len(members) != 1 or _needs_no_conversion(members[0])
-    return any(hint is plain for plain in _PLAIN_HINTS) or origin is dict
+        if len(members) == 1:
+            return _underlying(members[0])
+    return hint
+
+
+def _is_union(hint: Any) -> bool:
+    return typing.get_origin(hint) is typing.Union or type(hint).__name__ == "UnionType"
+
+
+def _needs_no_conversion(hint: Any) -> bool:
+    """Whether `_convert` would return any JSON value for `hint` unchanged (`None` included)."""
+    hint = _underlying(hint)
+    return _is_union(hint) or any(hint is plain for plain in _PLAIN_HINTS) or typing.get_origin(hint) is dict
 
 
 def _convert(hint: Any, value: Any) -> Any:
     """A JSON value as the type hint wants it: dataclasses and enums built, lists walked."""
     if hint is None or value is None:
         return value
-    if typing.get_origin(hint) is typing.Annotated:
-        hint = typing.get_args(hint)[0]
+    hint = _underlying(hint)
+    if _is_union(hint):
+        return value
     origin = typing.get_origin(hint)
-    if origin is typing.Union or type(hint).__name__ == "UnionType":
-        members = [member for member in typing.get_args(hint) if member is not type(None)]
-        return _convert(members[0], value) if len(members) == 1 else value
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         return hint(value)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type) and isinstance(value, dict):

@@ -127,19 +127,23 @@ impl Startup {
     /// What the host owns and no plugin may be granted: its plugins, policy, pins, compile
     /// cache, audit log, jobs and further private files.
     fn reserved(&self) -> ReservedPaths {
-        let mut owned: Vec<(&'static str, PathBuf)> = match &self.source {
-            PluginSource::Dir(dir) => vec![("plugins directory", dir.clone())],
-            PluginSource::File(file) => vec![("plugin file", file.clone())],
+        let source = match &self.source {
+            PluginSource::Dir(dir) => ("plugins directory", dir),
+            PluginSource::File(file) => ("plugin file", file),
         };
-        if self.audit != "-" && self.audit != "off" {
-            owned.push(("audit log", PathBuf::from(&self.audit)));
-        }
-        owned.extend(self.policy.clone().map(|p| ("policy file", p)));
-        owned.extend(self.pins.clone().map(|p| ("pin file", p)));
-        owned.extend(self.cache_dir.clone().map(|p| ("compile cache", p)));
-        owned.extend(self.jobs_dir.clone().map(|(p, _)| ("jobs directory", p)));
-        owned.extend(self.private_files.iter().cloned());
-        owned.into_iter().fold(ReservedPaths::default(), |reserved, (what, path)| reserved.with(what, &path))
+        // As `open_audit` reads `--audit`: `off` and `-` (stderr) name no file.
+        let audit = (!matches!(self.audit.as_str(), "off" | "-")).then(|| PathBuf::from(&self.audit));
+        let named = [
+            ("audit log", audit.as_ref()),
+            ("policy file", self.policy.as_ref()),
+            ("pin file", self.pins.as_ref()),
+            ("compile cache", self.cache_dir.as_ref()),
+            ("jobs directory", self.jobs_dir.as_ref().map(|(dir, _)| dir)),
+        ];
+        std::iter::once(source)
+            .chain(named.into_iter().filter_map(|(what, path)| Some((what, path?))))
+            .chain(self.private_files.iter().map(|(what, path)| (*what, path)))
+            .fold(ReservedPaths::default(), |reserved, (what, path)| reserved.with(what, path))
     }
 
     /// The runtime alone, with the compile cache when one is configured (a cache that cannot
