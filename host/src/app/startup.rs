@@ -36,8 +36,9 @@ pub struct Startup {
     /// Large components to compile in the background (`serve` only), and what asks for the
     /// rescan that loads each once compiled. `None` compiles everything before going on.
     pub background: Option<(BackgroundCompiles, OnCompiled)>,
-    /// Further files of the host's that no directory grant may reach (`serve`: the tokens
-    /// file); the paths above are reserved too (see [`Startup::reserved`]).
+    /// Further files of the host's that no directory grant may reach (`serve`: the tokens and
+    /// config files, which hold secrets, and the admin socket); the paths above are reserved
+    /// too (see [`Startup::reserved`]).
     pub private_files: Vec<(&'static str, PathBuf)>,
 }
 
@@ -70,7 +71,14 @@ impl Startup {
             cache_dir: args.source.store.cache_dir(),
             audit: args.audit.clone(),
             jobs_dir: args.jobs_dir(),
-            private_files: args.front_door.auth_tokens_file.iter().map(|f| ("tokens file", f.clone())).collect(),
+            private_files: [
+                ("tokens file", args.front_door.auth_tokens_file.clone()),
+                ("config file", args.source.config.clone()),
+                ("admin socket", args.approvals.admin_socket()),
+            ]
+            .into_iter()
+            .filter_map(|(what, path)| Some((what, path?)))
+            .collect(),
             ..Self::sandboxed(&args.sandbox)
         }
     }
@@ -253,6 +261,8 @@ mod tests {
         args.audit = path("audit.log").display().to_string();
         args.jobs_dir = Some(path("jobs").display().to_string());
         args.front_door.auth_tokens_file = Some(path("tokens.toml"));
+        args.source.config = Some(path("sanctum.toml"));
+        args.approvals.admin_socket = Some(path("run/admin.sock").display().to_string());
         let reserved = Startup::serve(&args).reserved();
         for (name, what) in [
             ("plugins", "plugins directory"),
@@ -262,12 +272,16 @@ mod tests {
             ("audit.log", "audit log"),
             ("jobs", "jobs directory"),
             ("tokens.toml", "tokens file"),
+            ("sanctum.toml", "config file"),
+            ("run/admin.sock", "admin socket"),
         ] {
             let inside = path(name).join("sub");
             let why = reserved.conflict(&inside).unwrap_or_else(|| panic!("{name} is not reserved"));
             assert!(why.contains(what), "{name}: {why}");
         }
         assert_eq!(reserved.conflict(&path("elsewhere")), None);
+        let socket_dir = reserved.conflict(&path("run")).expect("the admin socket's directory holds it");
+        assert!(socket_dir.contains("admin socket"), "{socket_dir}");
         let stderr = ServeArgs { audit: "-".into(), ..ServeArgs::for_plugins(path("plugins")) };
         assert_eq!(Startup::serve(&stderr).reserved().conflict(Path::new("/-")), None, "`-` is stderr, not a file");
     }
