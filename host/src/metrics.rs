@@ -53,8 +53,11 @@ pub enum CallPhase {
     Instantiate,
     /// The guest's `call` export, host services it used included.
     Guest,
-    /// Converting and redacting the output, the audit record, tearing the sandbox down.
+    /// Converting and redacting the output, the audit record.
     Finish,
+    /// Returning the sandbox's memories and tables to the pool, after the answer has gone (the
+    /// worker's time, not the caller's: it is outside `handler`).
+    Teardown,
 }
 
 impl CallPhase {
@@ -66,6 +69,7 @@ impl CallPhase {
             Self::Instantiate => "instantiate",
             Self::Guest => "guest",
             Self::Finish => "finish",
+            Self::Teardown => "teardown",
         }
     }
 }

@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::metrics::{CallPhase, Metrics};
 use crate::model::{CallContext, CallFailure, SchemaSource, ToolOutput};
-use crate::runtime::{Plugin, Runtime, ValidationError};
+use crate::runtime::{Plugin, Runtime, Teardown, ValidationError};
 
 /// Why the worker did not take a call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,7 +161,8 @@ impl WorkerLoop {
             }
             self.running.store(true, std::sync::atomic::Ordering::Relaxed);
             let started = Instant::now();
-            let result = self.checked_call(&job).await;
+            let mut sandbox = None;
+            let result = self.checked_call(&job, &mut sandbox).await;
             self.running.store(false, std::sync::atomic::Ordering::Relaxed);
             let run_ms = started.elapsed().as_secs_f64() * 1e3;
             let outcome = CallFailure::outcome(&result);
@@ -170,6 +171,8 @@ impl WorkerLoop {
                 tracing::debug!(plugin = %name, tool = %job.tool, error = %e, "call failed");
             }
             let _ = job.reply.send(Ok(result));
+            // The caller has its answer; the sandbox goes before the next call starts.
+            drop(sandbox);
         }
         tracing::debug!("worker stopped: no handles left");
     }
@@ -191,12 +194,15 @@ impl WorkerLoop {
         })
     }
 
-    /// Validate the arguments, run the call, validate its structured result.
-    async fn checked_call(&self, job: &Job) -> CallResult {
+    /// Validate the arguments, run the call, validate its structured result. The call's
+    /// sandbox is left in `sandbox`, to be torn down once the caller has its answer.
+    async fn checked_call(&self, job: &Job, sandbox: &mut Option<Teardown>) -> CallResult {
         if let Some(schema) = &job.checks.input {
             self.validate_input(schema, &job.args_json).await?;
         }
-        let output = self.runtime.call(&job.plugin, &job.tool, &job.args_json, job.ctx.clone()).await?;
+        let (output, teardown) = self.runtime.call(&job.plugin, &job.tool, &job.args_json, job.ctx.clone()).await;
+        *sandbox = Some(teardown);
+        let output = output?;
 
         if let (Some(schema), Some(structured)) = (&job.checks.output, &output.structured) {
             self.runtime.validate(schema, structured).await.map_err(|error| {

@@ -103,7 +103,8 @@ pub(crate) async fn section(
         report.table(&breakdown_headers(), &c1.iter().map(|c| breakdown_row(c)).collect::<Vec<_>>());
         report.say(
             "Phases from the server's `sanctum_call_phase_seconds` histogram (Δsum ÷ Δcount over the cell; \
-             `handler` is the MCP layer's whole `tools/call` handling and contains the others). The last \
+             `handler` is the MCP layer's whole `tools/call` handling and contains the others but \
+             `teardown`, which the worker does after the answer has gone). The last \
              column is a remainder, not a measurement: client mean − handler mean, i.e. HTTP, the MCP \
              transport (rmcp, sessions, SSE framing) and the client itself.",
         );

@@ -14,8 +14,8 @@ use crate::http::{self, Conn};
 const METRIC: &str = "sanctum_call_phase_seconds";
 
 /// The phases in the order a call passes them; `handler` (the MCP layer's whole handling of
-/// `tools/call`) contains the others.
-pub(crate) const PHASES: [&str; 6] = ["handler", "validate", "queue", "instantiate", "guest", "finish"];
+/// `tools/call`) contains the others but `teardown`, which the worker does after answering.
+pub(crate) const PHASES: [&str; 7] = ["handler", "validate", "queue", "instantiate", "guest", "finish", "teardown"];
 
 /// Sum and count of each phase at one moment.
 #[derive(Debug, Clone, Default)]

@@ -17,6 +17,7 @@ mod loader;
 mod redact;
 mod reporter;
 mod sandbox;
+mod teardown;
 mod validator;
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ pub use cache::{CacheCounts, CacheError};
 pub use engine::InstanceAllocator;
 pub use error::LoadError;
 pub use jobs::{KEPT_FINISHED, MAX_RUNNING as MAX_RUNNING_JOBS, Supervisor};
+pub use teardown::Teardown;
 pub use validator::{MAX_REPORTED_PROBLEMS, VALIDATION_BUDGET, ValidationError};
 
 use bindings::{Plugin as PluginBindings, PluginPre};
@@ -267,18 +269,19 @@ impl Runtime {
         self.validator.validate(self, schema, json).await
     }
 
-    /// Run `tool` of `plugin` with `args_json` (already validated) in a fresh sandbox.
+    /// Run `tool` of `plugin` with `args_json` (already validated) in a fresh sandbox. The
+    /// sandbox comes back as a [`Teardown`], for the caller to drop once it has answered.
     pub async fn call(
         &self,
         plugin: &Plugin,
         tool: &str,
         args_json: &str,
         ctx: CallContext,
-    ) -> Result<ToolOutput, CallFailure> {
+    ) -> (Result<ToolOutput, CallFailure>, Teardown) {
         let started = std::time::Instant::now();
         let agent_id = ctx.agent_id.clone();
         let principal = ctx.principal.clone();
-        let (mut result, guest_done) = self.call_in_sandbox(plugin, tool, args_json, ctx).await;
+        let (mut result, guest_done, teardown) = self.call_in_sandbox(plugin, tool, args_json, ctx).await;
         let redactor = redact::Redactor::new(plugin.grants.secret_values());
         match &mut result {
             Ok(output) => redactor.output(output),
@@ -295,18 +298,18 @@ impl Runtime {
             duration_ms: started.elapsed().as_secs_f64() * 1e3,
         });
         self.metrics.call_phase(CallPhase::Finish, guest_done.elapsed());
-        result
+        (result, teardown)
     }
 
-    /// The call's result and when the guest returned: what follows (output conversion,
-    /// redaction, the audit record, tearing the sandbox down) is the `finish` phase.
+    /// The call's result, when the guest returned (what follows up to the answer, output
+    /// conversion, redaction and the audit record, is the `finish` phase) and its sandbox.
     async fn call_in_sandbox(
         &self,
         plugin: &Plugin,
         tool: &str,
         args_json: &str,
         ctx: CallContext,
-    ) -> (Result<ToolOutput, CallFailure>, Instant) {
+    ) -> (Result<ToolOutput, CallFailure>, Instant, Teardown) {
         let started = Instant::now();
         let limits = &plugin.grants.limits;
         let budget = limits.call_timeout;
@@ -320,7 +323,7 @@ impl Runtime {
         };
         let mut store = match sandbox::new_store(&self.engine, &site, budget, ctx) {
             Ok(store) => store,
-            Err(failure) => return (Err(failure), Instant::now()),
+            Err(failure) => return (Err(failure), Instant::now(), Teardown::nothing()),
         };
         let mut instantiated = None;
         let result = sandbox::run_guarded(&mut store, budget, async |store| {
@@ -340,9 +343,6 @@ impl Runtime {
             tracing::debug!(plugin = %plugin.info.name, dropped, "plugin events dropped");
         }
         let denials = store.data().denials();
-        // Returning the instance's memory and tables (to the pool, or to the kernel) is part
-        // of every call's cost, so it happens here, inside the `finish` phase.
-        drop(store);
         let result = match result {
             Err(failure) => Err(failure),
             Ok(Ok(output)) => Ok(loader::convert_output(output, limits.max_output_bytes)),
@@ -350,7 +350,7 @@ impl Runtime {
             // The guest only learnt "denied"; tell the model (and the operator) which grant is missing.
             Ok(Err(error)) => Err(CallFailure::Tool(format!("{} [sanctum: {}]", error.message, denials.join("; ")))),
         };
-        (result, guest_done)
+        (result, guest_done, Teardown::new(store, self.metrics.clone()))
     }
 }
 

@@ -200,6 +200,15 @@ async fn metrics_count_calls_outcomes_traps_and_denials() {
     ] {
         assert!(body.contains(expected), "missing {expected:?} in\n{body}");
     }
+    // Each of those five sandboxes is torn down after its answer has gone, so the last one may
+    // still be on its way; the invalid call never had one.
+    let torn_down = r#"sanctum_call_phase_seconds_count{phase="teardown"} 5"#;
+    crate::reload::until("every sandbox is torn down", async || {
+        let body = reqwest::get(server.url("/metrics")).await.expect("metrics").text().await.expect("text");
+        assert!(!body.contains(r#"{phase="teardown"} 6"#), "more teardowns than sandboxes:\n{body}");
+        body.contains(torn_down)
+    })
+    .await;
     client.cancel().await.expect("close client");
 }
 
