@@ -14,25 +14,22 @@ use crate::metrics::{CallPhase, Metrics};
 
 /// The store of a call whose result has been taken; dropping it tears the sandbox down.
 #[must_use = "dropping a Teardown is what frees the call's sandbox; drop it after replying"]
-pub struct Teardown {
-    store: Option<Store<CallState>>,
-    metrics: Option<Metrics>,
-}
+pub struct Teardown(Option<(Store<CallState>, Metrics)>);
 
 impl Teardown {
     pub(super) fn new(store: Store<CallState>, metrics: Metrics) -> Self {
-        Self { store: Some(store), metrics: Some(metrics) }
+        Self(Some((store, metrics)))
     }
 
     /// For a call whose sandbox was never built.
     pub(super) fn nothing() -> Self {
-        Self { store: None, metrics: None }
+        Self(None)
     }
 }
 
 impl Drop for Teardown {
     fn drop(&mut self) {
-        if let (Some(store), Some(metrics)) = (self.store.take(), self.metrics.take()) {
+        if let Some((store, metrics)) = self.0.take() {
             let started = Instant::now();
             drop(store);
             metrics.call_phase(CallPhase::Teardown, started.elapsed());
@@ -42,6 +39,6 @@ impl Drop for Teardown {
 
 impl std::fmt::Debug for Teardown {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Teardown").field("pending", &self.store.is_some()).finish()
+        f.debug_struct("Teardown").field("pending", &self.0.is_some()).finish()
     }
 }

@@ -229,7 +229,7 @@ async fn no_serialized_list_outlives_a_hot_reload_or_a_policy_change() {
     sse.initialize().await;
     let mut id = 10;
     // The three transports must list the same; a reload landing between two of the lists may make
-    // one round differ, so a round is taken again, but never more than once per reload the test makes.
+    // one round differ, so a round is taken again, up to three rounds (one reload per step here).
     let mut lists = async |agent: &str| {
         let mut rounds = Vec::new();
         for _ in 0..3 {
